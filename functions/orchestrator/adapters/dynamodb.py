@@ -1,0 +1,145 @@
+"""DynamoDB: the environments table (conditional state transitions) and the benchmarks table."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from orchestrator.adapters.aws import table
+from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+
+
+def _to_item(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able dict -> DynamoDB item (floats become Decimal, None values are dropped)."""
+    return json.loads(json.dumps({k: v for k, v in data.items() if v is not None}, default=str),
+                      parse_float=Decimal)
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(item)
+
+
+class EnvironmentStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = table(table_name)
+
+    def get(self, name: str) -> dict[str, Any]:
+        item = self._table.get_item(Key={"name": name}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise EnvironmentNotFound(f"environment {name!r} does not exist")
+        return _from_item(item)
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get(name)
+        except EnvironmentNotFound:
+            return None
+
+    def list(self) -> list[dict[str, Any]]:
+        # The environments table holds one small item per environment: a Scan is its listing.
+        items, kwargs = [], {}
+        while True:
+            page = self._table.scan(**kwargs)
+            items += [_from_item(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda i: i["name"])
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def create(self, record: dict[str, Any]) -> None:
+        """Insert a new record; EnvironmentConflict when one exists."""
+        try:
+            self._table.put_item(Item=_to_item(record), ConditionExpression=Attr("name").not_exists())
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise EnvironmentConflict(f"environment {record['name']!r} already exists") from None
+            raise
+
+    def transition(self, name: str, expected: set[str], changes: dict[str, Any],
+                   remove: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Set `changes` only if the record's state is one of `expected`; two writers cannot both win."""
+        values = _to_item(changes)
+        names = {f"#{k}": k for k in [*values, *remove, "state"]}
+        update = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+        if remove:
+            update += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        expected_values = {f":expected{i}": s for i, s in enumerate(sorted(expected))}
+        try:
+            response = self._table.update_item(
+                Key={"name": name},
+                UpdateExpression=update,
+                ConditionExpression=f"#state IN ({', '.join(expected_values)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**{f":{k}": v for k, v in values.items()}, **expected_values},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            current = self.find(name)
+            state = current["state"] if current else "missing"
+            raise EnvironmentConflict(
+                f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}"
+            ) from None
+        return _from_item(response["Attributes"])
+
+
+class BenchmarkStore:
+    """Partition: series (model#instanceType#backend); sort: runKey (start time#run id).
+
+    Index byEnvironment (environment, runKey) and byKind (kind, runKey) serve the other listings,
+    so every history query is a Query.
+    """
+
+    def __init__(self, table_name: str) -> None:
+        self._table = table(table_name)
+
+    def put(self, item: dict[str, Any]) -> None:
+        self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}))
+
+    def series_throughputs(self, series: str, before_run_key: str, limit: int = 10) -> list[float]:
+        """Throughputs of the series' last runs before this one, oldest first."""
+        response = self._table.query(
+            KeyConditionExpression=Key("series").eq(series) & Key("runKey").lt(before_run_key),
+            ScanIndexForward=False, Limit=limit, ProjectionExpression="throughput",
+        )
+        return [float(i["throughput"]) for i in reversed(response["Items"])]
+
+    def query(self, *, series: str | None = None, environment: str | None = None,
+              filters: dict[str, str] | None = None, limit: int = 50,
+              next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first. One of: a series, an environment, or everything (byKind) with optional filters."""
+        if series:
+            kwargs: dict[str, Any] = {"KeyConditionExpression": Key("series").eq(series)}
+        elif environment:
+            kwargs = {"IndexName": "byEnvironment", "KeyConditionExpression": Key("environment").eq(environment)}
+        else:
+            kwargs = {"IndexName": "byKind", "KeyConditionExpression": Key("kind").eq("benchmark")}
+        condition = None
+        for attr, value in (filters or {}).items():
+            term = Attr(attr).eq(value)
+            condition = term if condition is None else condition & term
+        if condition is not None:
+            kwargs["FilterExpression"] = condition
+        if next_token:
+            try:
+                kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token))
+            except ValueError:
+                raise InvalidRequest("nextToken: not a token this API returned") from None
+        response = self._table.query(ScanIndexForward=False, Limit=limit, **kwargs)
+        last = response.get("LastEvaluatedKey")
+        token = base64.urlsafe_b64encode(json.dumps(last, default=str).encode()).decode() if last else None
+        return [_from_item(i) for i in response["Items"]], token

@@ -1,0 +1,27 @@
+"""Step Functions: start the provisioning workflow, settle task tokens."""
+
+from __future__ import annotations
+
+import json
+
+from botocore.exceptions import ClientError
+
+from orchestrator.adapters.aws import client
+
+
+def start(state_machine_arn: str, name: str, payload: dict) -> str:
+    response = client("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+    )
+    return response["executionArn"]
+
+
+def fail_task(token: str, error: str, cause: str) -> bool:
+    """SendTaskFailure; False when the token was already settled (the task reported before it stopped)."""
+    try:
+        client("stepfunctions").send_task_failure(taskToken=token, error=error, cause=cause[:32768])
+    except ClientError as error_:
+        if error_.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            return False
+        raise
+    return True

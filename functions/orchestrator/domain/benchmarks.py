@@ -1,0 +1,32 @@
+"""Benchmark history rules: cost per million inferences and the regression verdict."""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Literal
+
+Verdict = Literal["baseline", "ok", "regression", "improvement"]
+
+REGRESSION_RATIO = 0.9
+IMPROVEMENT_RATIO = 1.1
+HISTORY_WINDOW = 10
+
+
+def cost_per_million(hourly_usd: float, throughput: float) -> float | None:
+    """USD per one million inferences at the measured throughput (inferences/s)."""
+    if throughput <= 0:
+        return None
+    return hourly_usd / (throughput * 3600) * 1_000_000
+
+
+def verdict(throughput: float, previous: list[float]) -> tuple[Verdict, float | None]:
+    """Compare a run with the median of the series' last runs; returns the verdict and the ratio."""
+    history = previous[-HISTORY_WINDOW:]
+    if not history:
+        return "baseline", None
+    ratio = throughput / median(history)
+    if ratio < REGRESSION_RATIO:
+        return "regression", ratio
+    if ratio > IMPROVEMENT_RATIO:
+        return "improvement", ratio
+    return "ok", ratio

@@ -1,0 +1,85 @@
+"""What the API does: start an environment, read environments and benchmark history."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orchestrator.adapters import stepfunctions
+from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
+from orchestrator.domain import instance_types
+from orchestrator.domain.provisioning import now_iso
+from orchestrator.domain.transitions import ALLOWED_FROM
+from orchestrator.errors import EnvironmentConflict, InvalidRequest
+from orchestrator.models.environment import EnvironmentState, StartRequest
+from orchestrator.settings import settings
+
+# Fields only the workflow needs; never returned by the API.
+_PRIVATE = ("benchmarkTaskToken",)
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _PRIVATE}
+
+
+def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
+    """Record the environment as PROVISIONING and start the workflow (cold or warm start)."""
+    config = settings()
+    instance_types.lookup(request.instance_type)
+    image = request.image or config.default_image
+    if not image:
+        raise InvalidRequest("image: required (no default image is configured for this deployment)")
+    cidrs = request.allow_cidrs or ([f"{source_ip}/32"] if source_ip else [])
+    if not cidrs:
+        raise InvalidRequest("allowCidrs: required when the caller's address is unknown")
+
+    store = EnvironmentStore(config.environments_table)
+    stamp = now_iso()
+    fields = {"state": EnvironmentState.PROVISIONING, "instanceType": request.instance_type, "image": image,
+              "allowCidrs": cidrs, "updatedAt": stamp}
+    existing = store.find(request.name)
+    if existing is None:
+        store.create({"name": request.name, "createdAt": stamp, **fields})
+    elif existing["state"] in ALLOWED_FROM["start"]:
+        store.transition(request.name, ALLOWED_FROM["start"], fields, remove=("failureReason",))
+    else:
+        raise EnvironmentConflict(f"environment {request.name!r} is {existing['state']}; it can start only when "
+                                  f"{' or '.join(sorted(ALLOWED_FROM['start']))}")
+
+    payload = {
+        "name": request.name, "instanceType": request.instance_type, "image": image, "allowCidrs": cidrs,
+        "benchmark": {"enabled": request.benchmark, "model": request.benchmark_model,
+                      "seconds": request.benchmark_seconds},
+        # The state machine reads its polling cadence and deadlines from its input.
+        "waits": {"stackSeconds": config.stack_poll_seconds, "notebookSeconds": config.notebook_poll_seconds},
+        "timeouts": {"stackSeconds": config.stack_timeout_seconds,
+                     "notebookSeconds": config.notebook_timeout_seconds},
+    }
+    try:
+        execution_arn = stepfunctions.start(config.state_machine_arn, f"{request.name}-{int(time.time()*1000)}",
+                                            payload)
+    except Exception as error:
+        # Never leave a PROVISIONING record that nothing is working on.
+        store.transition(request.name, {EnvironmentState.PROVISIONING},
+                         {"state": EnvironmentState.FAILED, "failureReason": f"workflow did not start: {error}",
+                          "updatedAt": now_iso()})
+        raise
+    return public(store.transition(request.name, {EnvironmentState.PROVISIONING},
+                                   {"executionArn": execution_arn, "updatedAt": now_iso()}))
+
+
+def get(name: str) -> dict[str, Any]:
+    return public(EnvironmentStore(settings().environments_table).get(name))
+
+
+def list_all() -> list[dict[str, Any]]:
+    return [public(r) for r in EnvironmentStore(settings().environments_table).list()]
+
+
+def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,
+            limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    store = BenchmarkStore(settings().benchmarks_table)
+    if model and instance_type and backend:
+        return store.query(series=f"{model}#{instance_type}#{backend}", limit=limit, next_token=next_token)
+    filters = {k: v for k, v in (("model", model), ("instance_type", instance_type), ("backend", backend)) if v}
+    return store.query(environment=environment, filters=filters, limit=limit, next_token=next_token)

@@ -1,0 +1,57 @@
+"""The one table of instance types: validation, task sizing and prices all read it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from orchestrator.errors import InvalidRequest
+
+# The ECS agent and the OS keep part of the host; what is left is split between the
+# notebook task and the benchmark task, which run side by side on the one instance.
+_AGENT_CPU_UNITS = 256
+_HOST_MEMORY_SHARE = 0.9
+_AGENT_MEMORY_MIB = 512
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    vcpus: int
+    memory_mib: int
+    neuron_devices: int
+    neuron_cores: int
+    hourly_usd: float
+
+    @property
+    def task_cpu(self) -> int:
+        """CPU units for each of the two tasks (notebook, benchmark)."""
+        return (self.vcpus * 1024 - _AGENT_CPU_UNITS) // 2
+
+    @property
+    def task_memory_mib(self) -> int:
+        """Hard memory limit (MiB) for each of the two tasks."""
+        return (int(self.memory_mib * _HOST_MEMORY_SHARE) - _AGENT_MEMORY_MIB) // 2
+
+
+@cache
+def _table() -> dict:
+    return json.loads((Path(__file__).with_name("instance_types.json")).read_text())
+
+
+def supported() -> list[str]:
+    return sorted(_table()["types"])
+
+
+def lookup(name: str) -> InstanceType:
+    """The instance type, or InvalidRequest naming the field and the rule."""
+    table = _table()
+    family = name.split(".", 1)[0]
+    if family in table["refused"]:
+        raise InvalidRequest(f"instanceType: {name} is not supported: {table['refused'][family]}")
+    spec = table["types"].get(name)
+    if spec is None:
+        raise InvalidRequest(f"instanceType: {name!r} is not one of {', '.join(supported())}")
+    return InstanceType(name=name, **spec)

@@ -1,0 +1,207 @@
+"""The provisioning workflow's steps as plain functions (one per state machine Task)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.adapters import cloudformation, ecr, ecs, jupyter, s3, secrets, stepfunctions
+from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
+from orchestrator.domain import benchmarks, instance_types
+from orchestrator.domain.names import EnvironmentNames
+from orchestrator.domain.transitions import ALLOWED_FROM
+from orchestrator.errors import (
+    BenchmarkFailed,
+    NotebookUnhealthy,
+    StackFailed,
+    StackTimeout,
+)
+from orchestrator.models.benchmark import BenchmarkResult
+from orchestrator.models.environment import EnvironmentState
+from orchestrator.settings import settings
+
+NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
+PARENT_TEMPLATE = "environment.yml"
+CHILD_TEMPLATES = {"NetworkTemplateUrl": "network.yml", "CapacityTemplateUrl": "capacity.yml",
+                   "NotebookTemplateUrl": "notebook.yml"}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _names(name: str) -> EnvironmentNames:
+    return EnvironmentNames(name, settings().stack_prefix)
+
+
+def _environments() -> EnvironmentStore:
+    return EnvironmentStore(settings().environments_table)
+
+
+def check_image(image: str) -> dict[str, str]:
+    resolved = ecr.resolve(image)
+    return {"uri": resolved.uri, "digest": resolved.digest, "pinnedUri": resolved.pinned_uri}
+
+
+def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
+    """Create the environment's stack, or update it when it exists (warm start)."""
+    name = request["name"]
+    names = _names(name)
+    instance = instance_types.lookup(request["instanceType"])
+    secret_arn = secrets.ensure_token_secret(names.token_secret, name)
+    bucket = settings().artifact_bucket
+    urls = {param: s3.upload_by_hash(bucket, NESTED_DIR / file) for param, file in CHILD_TEMPLATES.items()}
+    parent_url = s3.upload_by_hash(bucket, NESTED_DIR / PARENT_TEMPLATE)
+    parameters = {
+        **urls,
+        "EnvironmentName": name,
+        "InstanceType": instance.name,
+        "ImageUri": request["image"]["pinnedUri"],
+        "AllowCidrs": ",".join(request["allowCidrs"]),
+        "TokenSecretArn": secret_arn,
+        "TaskCpu": str(instance.task_cpu),
+        "TaskMemory": str(instance.task_memory_mib),
+        "NeuronDevices": str(instance.neuron_devices),
+        "DesiredCapacity": "1",
+    }
+    operation = cloudformation.deploy(names.stack, parent_url, parameters, tags={"neuronlab:environment": name},
+                                       role_arn=settings().environment_stack_role_arn)
+    _environments().transition(
+        name, {EnvironmentState.PROVISIONING},
+        {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request["image"]["digest"],
+         "updatedAt": now_iso()},
+    )
+    return {"name": names.stack, "operation": operation,
+            "deadline": time.time() + request["timeouts"]["stackSeconds"], "complete": False}
+
+
+def check_stack(request: dict[str, Any]) -> dict[str, Any]:
+    stack = request["stack"]
+    state = cloudformation.describe(stack["name"])
+    if state.settled and state.succeeded:
+        return {**stack, "complete": True, "status": state.status, "outputs": state.outputs,
+                "notebookDeadline": time.time() + request["timeouts"]["notebookSeconds"]}
+    if state.settled or state.status is None:
+        raise StackFailed(f"stack {stack['name']} is {state.status}: {cloudformation.failure_reason(stack['name'])}")
+    if time.time() > stack["deadline"]:
+        raise StackTimeout(f"stack {stack['name']} still {state.status} after {request['timeouts']['stackSeconds']} s")
+    return {**stack, "status": state.status}
+
+
+def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
+    """Healthy when the service runs its task and Jupyter answers /api/status with the token."""
+    names = _names(request["name"])
+    stack = request["stack"]
+    url = stack["outputs"]["NotebookUrl"]
+    service = ecs.service_state(names.cluster, names.service)
+    if service.running >= 1:
+        token = secrets.read(_environments().get(request["name"])["tokenSecretArn"])
+        code, _ = jupyter.api_status(url, token)
+        detail = f"service running {service.running}/{service.desired}, /api/status answered {code or 'nothing'}"
+        if code == 200:
+            return {"healthy": True, "url": url, "detail": detail}
+    else:
+        detail = f"service running {service.running}/{service.desired}: no notebook task yet"
+    if time.time() > stack["notebookDeadline"]:
+        raise NotebookUnhealthy(f"notebook not healthy after {request['timeouts']['notebookSeconds']} s: {detail}")
+    return {"healthy": False, "url": url, "detail": detail}
+
+
+def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
+    record = _environments().transition(
+        request["name"], ALLOWED_FROM["ready"],
+        {"state": EnvironmentState.READY, "url": request["notebook"]["url"], "updatedAt": now_iso()},
+        remove=("failureReason",),
+    )
+    return {"state": record["state"], "url": record["url"]}
+
+
+def run_benchmark(request: dict[str, Any], task_token: str) -> dict[str, str]:
+    """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token."""
+    name = request["name"]
+    names = _names(name)
+    spec = request["benchmark"]
+    command = ["python", "-m", "neuronbench", "run", "--model", spec["model"], "--backend", "auto",
+               "--duration", str(spec["seconds"]), "--instance-type", request["instanceType"],
+               "--environment", name, "--image-digest", request["image"]["digest"], "--json"]
+    task_arn = ecs.run_benchmark_task(
+        names.cluster, names.benchmark_family, names.capacity_provider, command,
+        # The token goes in the environment, not on the command line (command lines are logged).
+        environment={"NEURONLAB_TASK_TOKEN": task_token}, started_by=name,
+    )
+    _environments().transition(
+        name, ALLOWED_FROM["benchmark"],
+        {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()},
+    )
+    return {"taskArn": task_arn}
+
+
+def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """Validate the harness result, add cost and the regression verdict, store it."""
+    parsed = BenchmarkResult.model_validate(result)
+    if parsed.correctness is not None and not parsed.correctness.passed:
+        raise BenchmarkFailed(
+            f"outputs differ from the CPU reference: max |diff| {parsed.correctness.max_abs_diff:.3g} > "
+            f"{parsed.correctness.tolerance:.3g} or classes disagree"
+        )
+    store = BenchmarkStore(settings().benchmarks_table)
+    run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
+    verdict, ratio = benchmarks.verdict(parsed.throughput, store.series_throughputs(parsed.series, run_key))
+    try:
+        hourly = instance_types.lookup(parsed.instance_type).hourly_usd
+    except Exception:  # a CPU run outside the table (LocalCloud's host) has no price
+        hourly = None
+    item = {
+        **parsed.model_dump(mode="json"),
+        "series": parsed.series,
+        "runKey": run_key,
+        "costPerMillionUsd": benchmarks.cost_per_million(hourly, parsed.throughput) if hourly else None,
+        "verdict": verdict,
+        "ratioToHistory": ratio,
+    }
+    store.put(item)
+    if parsed.environment:
+        summary = {k: item[k] for k in ("run_id", "model", "backend", "throughput", "verdict", "runKey")}
+        summary["p50_ms"] = parsed.latency_ms.p50
+        _environments().transition(
+            parsed.environment, {EnvironmentState.READY},
+            {"lastBenchmark": summary, "updatedAt": now_iso()}, remove=("benchmarkTaskToken",),
+        )
+    return {"series": parsed.series, "runKey": run_key, "verdict": verdict}
+
+
+def failure_reason(error: dict[str, Any]) -> str:
+    """Readable reason from a Catch's {Error, Cause}; Lambda causes are JSON with errorMessage."""
+    cause = error.get("Cause") or ""
+    try:
+        cause = json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}" if cause else str(error.get("Error", "unknown failure"))
+
+
+def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
+    reason = failure_reason(request.get("error") or {})
+    _environments().transition(
+        request["name"], ALLOWED_FROM["fail"],
+        {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()},
+        remove=("benchmarkTaskToken",),
+    )
+    return {"state": EnvironmentState.FAILED, "reason": reason}
+
+
+def benchmark_task_stopped(detail: dict[str, Any]) -> dict[str, Any]:
+    """ECS said the benchmark task stopped: fail the waiting step now unless the task already reported."""
+    name = detail.get("startedBy", "")
+    record = _environments().find(name)
+    if not record or record.get("benchmarkTaskArn") != detail.get("taskArn") or not record.get("benchmarkTaskToken"):
+        return {"action": "ignored", "reason": "not a pending benchmark task"}
+    containers = detail.get("containers") or [{}]
+    exit_code = containers[0].get("exitCode")
+    cause = (f"benchmark task {detail['taskArn']} stopped ({detail.get('stoppedReason') or 'no reason given'}, "
+             f"exit code {exit_code}) without reporting a result")
+    failed = stepfunctions.fail_task(record["benchmarkTaskToken"], BenchmarkFailed.__name__, cause)
+    return {"action": "failed" if failed else "already-settled", "reason": cause}

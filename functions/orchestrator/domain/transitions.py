@@ -1,0 +1,13 @@
+"""The environment record's state machine: which states each transition may start from."""
+
+from __future__ import annotations
+
+from orchestrator.models.environment import EnvironmentState as S
+
+# transition -> states the record must be in for it to apply
+ALLOWED_FROM: dict[str, set[str]] = {
+    "start": {S.STOPPED, S.FAILED, S.DELETED},
+    "ready": {S.PROVISIONING},
+    "fail": {S.PROVISIONING, S.READY, S.STOPPING, S.DELETING},
+    "benchmark": {S.READY},
+}

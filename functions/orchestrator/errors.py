@@ -1,0 +1,41 @@
+"""Named failures. The state machine's Retry/Catch match these class names exactly."""
+
+
+class NeuronLabError(Exception):
+    """Base class: a failure the workflow reports by name with a readable reason."""
+
+
+class InvalidRequest(NeuronLabError):
+    """The input breaks a rule (the message names the field and the rule)."""
+
+
+class ImageNotFound(NeuronLabError):
+    """The container image tag or digest is not in ECR."""
+
+
+class StackFailed(NeuronLabError):
+    """The environment stack ended in a failed or rolled-back state."""
+
+
+class StackTimeout(NeuronLabError):
+    """The environment stack did not settle before its deadline."""
+
+
+class NotebookUnhealthy(NeuronLabError):
+    """JupyterLab did not answer /api/status with the token before its deadline."""
+
+
+class BenchmarkFailed(NeuronLabError):
+    """The benchmark task failed, crashed or produced an incorrect result."""
+
+
+class EnvironmentConflict(NeuronLabError):
+    """The environment record is not in the state this transition expects."""
+
+
+class EnvironmentNotFound(NeuronLabError):
+    """No environment record with that name."""
+
+
+class NotebookNotRunning(NeuronLabError):
+    """Retryable: the notebook is not up yet (the workflow loops on this until its deadline)."""

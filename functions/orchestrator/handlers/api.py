@@ -1,0 +1,90 @@
+"""REST API (API Gateway, AWS_IAM auth): environments and benchmark history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from pydantic import ValidationError
+
+from orchestrator.domain import environments
+from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+from orchestrator.models.environment import StartRequest
+from orchestrator.observability import lambda_entry, logger
+
+app = APIGatewayRestResolver()
+
+MAX_PAGE = 100
+
+
+def _error(status: int, message: str, details: list[str] | None = None) -> Response:
+    body: dict[str, Any] = {"message": message}
+    if details:
+        body["details"] = details
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.exception_handler(ValidationError)
+def _invalid_body(error: ValidationError) -> Response:
+    details = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()]
+    return _error(400, "invalid request", details)
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid(error: InvalidRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(EnvironmentNotFound)
+def _not_found(error: EnvironmentNotFound) -> Response:
+    return _error(404, str(error))
+
+
+@app.exception_handler(EnvironmentConflict)
+def _conflict(error: EnvironmentConflict) -> Response:
+    return _error(409, str(error))
+
+
+@app.post("/environments")
+def start_environment() -> Response:
+    body = app.current_event.json_body
+    if not isinstance(body, dict):
+        raise InvalidRequest("body: must be a JSON object")
+    request = StartRequest.model_validate(body)
+    source_ip = app.current_event.request_context.identity.source_ip
+    record = environments.start(request, source_ip)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
+
+
+@app.get("/environments")
+def list_environments() -> dict[str, Any]:
+    return {"environments": environments.list_all()}
+
+
+@app.get("/environments/<name>")
+def get_environment(name: str) -> dict[str, Any]:
+    return environments.get(name)
+
+
+@app.get("/benchmarks")
+def benchmark_history() -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    try:
+        limit = int(query.get("limit", "50"))
+    except ValueError:
+        raise InvalidRequest("limit: must be an integer") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit: must be between 1 and {MAX_PAGE}")
+    if query.get("backend") not in (None, "neuron", "cuda", "cpu"):
+        raise InvalidRequest("backend: must be one of neuron, cuda, cpu")
+    items, next_token = environments.history(
+        model=query.get("model"), instance_type=query.get("instanceType"), backend=query.get("backend"),
+        environment=query.get("environment"), limit=limit, next_token=query.get("nextToken"),
+    )
+    return {"benchmarks": items, "nextToken": next_token}
+
+
+@lambda_entry
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(path=event.get("path"))
+    return app.resolve(event, context)

@@ -1,0 +1,68 @@
+"""The benchmark result: written by the harness, stored by StoreMetrics, returned by the API.
+
+This module imports nothing but pydantic so the harness container can ship it unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+Backend = Literal["neuron", "cuda", "cpu"]
+
+
+class Latency(BaseModel):
+    """Per-request latency percentiles in milliseconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p50: float = Field(ge=0)
+    p90: float = Field(ge=0)
+    p95: float = Field(ge=0)
+    p99: float = Field(ge=0)
+    p999: float = Field(ge=0)
+
+
+class Correctness(BaseModel):
+    """The accelerated model's logits against a CPU reference on fixed inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_abs_diff: float = Field(ge=0)
+    classes_agree: bool
+    tolerance: float = Field(gt=0)
+
+    @property
+    def passed(self) -> bool:
+        return self.classes_agree and self.max_abs_diff <= self.tolerance
+
+
+class BenchmarkResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    backend: Backend
+    instance_type: str = Field(min_length=1)
+    batch_size: PositiveInt
+    sequence_length: PositiveInt
+    models: PositiveInt = 1
+    threads: PositiveInt = 1
+    warmup: NonNegativeInt
+    duration_s: PositiveFloat
+    inferences: PositiveInt
+    throughput: float = Field(ge=0, description="inferences per second")
+    latency_ms: Latency
+    correctness: Correctness | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    image_digest: str | None = None
+    environment: str | None = None
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def series(self) -> str:
+        """The history a run is compared with: same model on the same hardware and backend."""
+        return f"{self.model}#{self.instance_type}#{self.backend}"

@@ -1,0 +1,74 @@
+"""Environment records and the requests that create or change them."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+class EnvironmentState(StrEnum):
+    PROVISIONING = "PROVISIONING"
+    READY = "READY"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+    DELETING = "DELETING"
+    DELETED = "DELETED"
+
+
+# Becomes part of stack, cluster and secret names: lower case, digits, hyphens, 3-32 characters.
+EnvironmentName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+]
+
+
+def _private_or_host_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"not a CIDR block ({error})") from None
+    if network.prefixlen == 0:
+        raise ValueError("0.0.0.0/0 would open the notebook to the whole internet; give your own address")
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_private_or_host_cidr)]
+
+
+class StartRequest(BaseModel):
+    """POST /environments body (also what `neuronlab start` sends)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: EnvironmentName
+    instance_type: str = Field(default="inf2.xlarge", alias="instanceType")
+    image: str | None = Field(default=None, description="ECR image URI with tag; default from the API's config")
+    allow_cidrs: list[Cidr] = Field(default_factory=list, alias="allowCidrs", max_length=20)
+    benchmark: bool = True
+    benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
+    benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
+
+
+class Environment(BaseModel):
+    """The environments table item. Every environment has exactly one, always in a defined state."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    state: EnvironmentState
+    instance_type: str = Field(alias="instanceType")
+    image: str
+    image_digest: str | None = Field(default=None, alias="imageDigest")
+    allow_cidrs: list[str] = Field(default_factory=list, alias="allowCidrs")
+    stack_name: str | None = Field(default=None, alias="stackName")
+    url: str | None = None
+    token_secret_arn: str | None = Field(default=None, alias="tokenSecretArn")
+    execution_arn: str | None = Field(default=None, alias="executionArn")
+    failure_reason: str | None = Field(default=None, alias="failureReason")
+    last_benchmark: dict | None = Field(default=None, alias="lastBenchmark")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")

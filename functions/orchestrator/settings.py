@@ -1,0 +1,30 @@
+"""Configuration from environment variables (set in template.yaml Globals), validated once per process."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    environments_table: str = Field(min_length=1)
+    benchmarks_table: str = Field(min_length=1)
+    idempotency_table: str = ""
+    artifact_bucket: str = ""
+    environment_stack_role_arn: str = ""
+    state_machine_arn: str = ""
+    stack_prefix: str = "neuronlab-env-"
+    default_image: str = ""
+    # the workflow's polling cadence and deadlines (LocalCloud deploys with short polls)
+    stack_poll_seconds: int = Field(default=15, ge=1)
+    notebook_poll_seconds: int = Field(default=10, ge=1)
+    stack_timeout_seconds: int = Field(default=1800, ge=1)
+    notebook_timeout_seconds: int = Field(default=900, ge=1)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    names = Settings.model_fields
+    return Settings.model_validate({k.lower(): v for k, v in os.environ.items() if k.lower() in names})

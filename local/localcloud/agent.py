@@ -1,0 +1,222 @@
+"""Local stand-in for the EC2 instance, the ECS agent and the service scheduler.
+
+Each tick it reconciles moto's ECS state with local processes:
+- an Auto Scaling group with instances -> a registered container instance sized like the instance type;
+- a service with desired count 1 -> JupyterLab on the port of the stack's load balancer, token from the
+  emulated Secrets Manager in JUPYTER_TOKEN, /home in a local folder; running count follows the process;
+- a task started by RunTask -> its container command as a process (the benchmark harness on CPU);
+  when it exits the task becomes STOPPED with its exit code and ECS's 'Task State Change' event is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.autoscaling.models import autoscaling_backends
+from moto.cloudformation.models import cloudformation_backends
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ecs.models import ecs_backends
+from moto.elbv2.models import FakeLoadBalancer
+from moto.events.models import events_backends
+from moto.moto_api import state_manager
+from moto.secretsmanager.models import secretsmanager_backends
+
+from localcloud import faults
+from orchestrator.domain import instance_types
+
+TICK_SECONDS = 0.2
+
+
+@dataclass
+class Managed:
+    process: subprocess.Popen
+    log: Path
+    started: float = field(default_factory=time.time)
+
+
+def _stop(process: subprocess.Popen, grace: float = 5.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=grace)
+
+
+class Agent:
+    def __init__(self, state_dir: Path, aws_endpoint: str, region: str = "us-east-1",
+                 account: str = DEFAULT_ACCOUNT_ID) -> None:
+        self.state_dir = state_dir
+        self.aws_endpoint = aws_endpoint
+        self.region, self.account = region, account
+        self.notebooks: dict[str, Managed] = {}  # service ARN -> process
+        self.tasks: dict[str, Managed] = {}  # task ARN -> process
+        self._stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="localcloud-agent", daemon=True)
+        self.errors: list[str] = []
+        # Tasks change state only when this agent says so.
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self._thread.join(timeout=10)
+        for managed in [*self.notebooks.values(), *self.tasks.values()]:
+            _stop(managed.process)
+
+    def pids(self) -> list[int]:
+        return [m.process.pid for m in [*self.notebooks.values(), *self.tasks.values()] if m.process.poll() is None]
+
+    def _run(self) -> None:
+        while not self._stop_event.wait(TICK_SECONDS):
+            try:
+                self.tick()
+            except Exception as error:  # keep reconciling; record for `local status`
+                self.errors = [*self.errors[-9:], f"{type(error).__name__}: {error}"]
+
+    # ------------------------------------------------------------------ reconcile
+    @property
+    def ecs(self) -> Any:
+        return ecs_backends[self.account][self.region]
+
+    def tick(self) -> None:
+        self._container_instances()
+        self._services()
+        self._tasks()
+
+    def _container_instances(self) -> None:
+        asgs = autoscaling_backends[self.account][self.region].autoscaling_groups
+        for cluster in list(self.ecs.clusters.values()):
+            group = asgs.get(cluster.name)  # capacity.yml names the group like the cluster
+            registered = self.ecs.container_instances.get(cluster.name, {})
+            if group is None or group.desired_capacity == 0 or not group.instance_states:
+                for arn in list(registered):
+                    self.ecs.deregister_container_instance(cluster.name, arn, force=True)
+                continue
+            if registered:
+                continue
+            instance = group.instance_states[0].instance
+            container_instance = self.ecs.register_container_instance(cluster.name, instance.id)
+            try:
+                spec = instance_types.lookup(instance.instance_type)
+                cpu, memory = spec.vcpus * 1024, int(spec.memory_mib * 0.9)
+            except Exception:
+                continue  # keep moto's default size
+            for resources in (container_instance.registered_resources, container_instance.remaining_resources):
+                for resource in resources:
+                    if resource["name"] == "CPU":
+                        resource["integerValue"] = cpu
+                    elif resource["name"] == "MEMORY":
+                        resource["integerValue"] = memory
+
+    def _stack_of(self, physical: Any) -> Any:
+        for stack in cloudformation_backends[self.account][self.region].stacks.values():
+            if stack.status.startswith("DELETE"):
+                continue
+            if any(r is physical for r in stack.resource_map._parsed_resources.values()):
+                return stack
+        return None
+
+    def _services(self) -> None:
+        for service in list(self.ecs.services.values()):
+            env = service.cluster_name.removeprefix("neuronlab-")
+            managed = self.notebooks.get(service.arn)
+            has_capacity = bool(self.ecs.container_instances.get(service.cluster_name))
+            if service.desired_count >= 1 and has_capacity and (managed is None or managed.process.poll() is not None):
+                if managed is not None and time.time() - managed.started < 2:
+                    continue  # ECS waits before replacing a task that exited
+                self.notebooks[service.arn] = self._start_notebook(service, env)
+            elif (service.desired_count == 0 or not has_capacity) and managed is not None:
+                _stop(managed.process)
+                del self.notebooks[service.arn]
+            managed = self.notebooks.get(service.arn)
+            service.running_count = 1 if managed is not None and managed.process.poll() is None else 0
+            service.pending_count = 0
+
+    def _start_notebook(self, service: Any, env: str) -> Managed:
+        stack = self._stack_of(service)
+        if stack is None:
+            raise RuntimeError(f"no stack holds service {service.arn}")
+        balancer = next(r for r in stack.resource_map._parsed_resources.values() if isinstance(r, FakeLoadBalancer))
+        port = balancer.dns_name.rsplit(":", 1)[1]
+        secret_arn = stack.resource_map.resolved_parameters["TokenSecretArn"]
+        token = secretsmanager_backends[self.account][self.region].get_secret_value(
+            secret_arn, version_id=None, version_stage=None)["SecretString"]
+        home = self.state_dir / "homes" / env
+        home.mkdir(parents=True, exist_ok=True)
+        command = faults.notebook_command([
+            sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={home}", "--allow-root",
+            "--MappingKernelManager.cull_idle_timeout=3600", "--MappingKernelManager.cull_interval=300",
+        ])
+        environment = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(home),
+                       "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)}
+        return self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
+
+    def _spawn(self, command: list[str], environment: dict[str, str], log: Path) -> Managed:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        return Managed(process=process, log=log)
+
+    def _tasks(self) -> None:
+        for cluster_name, tasks in list(self.ecs.tasks.items()):
+            for arn, task in list(tasks.items()):
+                managed = self.tasks.get(arn)
+                if managed is None and task.last_status == "RUNNING" and task.desired_status == "RUNNING":
+                    self.tasks[arn] = self._start_task(task)
+                elif managed is not None and task.last_status != "STOPPED":
+                    if task.desired_status == "STOPPED":
+                        _stop(managed.process)
+                    code = managed.process.poll()
+                    if code is not None:
+                        self._task_stopped(task, code)
+
+    def _start_task(self, task: Any) -> Managed:
+        overrides = (task.overrides.get("containerOverrides") or [{}])[0]
+        command = overrides.get("command") or task.containers[0].__dict__.get("command") or []
+        command = [sys.executable if part == "python" else part for part in command]
+        environment = {
+            **os.environ,
+            **{e["name"]: e["value"] for e in overrides.get("environment", [])},
+            # the task reaches AWS (here: the emulation) like a container with a task role would
+            "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
+            "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region,
+        }
+        return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
+
+    def _task_stopped(self, task: Any, code: int) -> None:
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.stopped_reason = "Essential container in task exited"
+        for container in task.containers:
+            container.exitCode = code
+            container.last_status = "STOPPED"
+        detail = {
+            "taskArn": task.task_arn, "clusterArn": task.cluster_arn, "group": task.group,
+            "startedBy": task.started_by, "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+            "stoppedReason": task.stopped_reason, "taskDefinitionArn": task.task_definition_arn,
+            "containers": [{"name": "benchmark", "exitCode": code, "lastStatus": "STOPPED"}],
+        }
+        events_backends[self.account][self.region].put_events([{
+            "Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail),
+            "Resources": [task.task_arn],
+        }])

@@ -1,0 +1,101 @@
+"""One LocalCloud in this process: emulation, orchestrator stack, agent, AWS endpoint and REST API."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from localcloud import deploy, patches
+from localcloud.agent import Agent
+from localcloud.apigateway import ApiServer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+LOCAL_IMAGE_REPOSITORY = "neuronlab"
+LOCAL_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{LOCAL_IMAGE_REPOSITORY}:latest"
+
+# What the handlers see in-process; the emulation needs no real credentials.
+PROCESS_ENV = {
+    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "localcloud", "AWS_SECRET_ACCESS_KEY": "localcloud",
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+@dataclass
+class LocalCloud:
+    state_dir: Path
+    poll_seconds: int = 1
+    aws_port: int = 0
+    api_port: int = 0
+    serve_aws: bool = True
+
+    def start(self) -> LocalCloud:
+        os.environ.update(PROCESS_ENV)
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        patches.apply()
+        from orchestrator.adapters import aws
+
+        aws.reset()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        self._moto_server: ThreadedMotoServer | None = None
+        self.aws_endpoint = ""
+        if self.serve_aws:
+            self.aws_port = self.aws_port or patches.free_port()
+            self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+            self._moto_server.start()
+            self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
+        self.outputs = deploy.deploy({
+            "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
+            "DefaultImageUri": LOCAL_IMAGE,
+        }, region=REGION)
+        self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)
+        self.agent.start()
+        self.api = ApiServer(self.function_name("ApiFunction"), self.api_port, region=REGION)
+        self.api.start()
+        return self
+
+    def function_name(self, logical_id: str) -> str:
+        import boto3
+
+        resources = boto3.client("cloudformation", region_name=REGION).describe_stack_resources(
+            StackName=deploy.STACK_NAME, LogicalResourceId=logical_id)["StackResources"]
+        return resources[0]["PhysicalResourceId"]
+
+    def put_local_image(self, tag: str = "latest") -> str:
+        """An image record in the emulated ECR (LocalCloud runs the harness from the source tree)."""
+        import hashlib
+        import json
+
+        import boto3
+
+        ecr = boto3.client("ecr", region_name=REGION)
+        try:
+            ecr.create_repository(repositoryName=LOCAL_IMAGE_REPOSITORY)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest()},
+                               "layers": []})
+        ecr.put_image(repositoryName=LOCAL_IMAGE_REPOSITORY, imageManifest=manifest, imageTag=tag,
+                      imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
+        return LOCAL_IMAGE.rsplit(":", 1)[0] + f":{tag}"
+
+    def status(self) -> dict[str, Any]:
+        return {"apiUrl": self.api.url, "awsEndpoint": self.aws_endpoint, "region": REGION,
+                "outputs": self.outputs, "processes": self.agent.pids(), "agentErrors": self.agent.errors}
+
+    def stop(self) -> None:
+        self.agent.stop()
+        self.api.stop()
+        if self._moto_server is not None:
+            self._moto_server.stop()
+        self._mock.stop()

@@ -1,0 +1,126 @@
+"""Fidelity fixes to moto, each one small and each guarded by a canary test (tests/unit/test_moto_canaries.py).
+
+1. Lambda functions run their real handler in-process (moto needs Docker for that).
+2. EventBridge rules deliver to Lambda targets (moto supports logs, SQS and buses only).
+3. Fn::GetAtt Stack.Outputs.X works for nested stacks (moto lacks get_cfn_attribute there).
+4. Load balancers get a reachable DNS name, 127.0.0.1:PORT, where the notebook task listens.
+5. CloudFormation creates state machines in the backend that executes them (with
+   execute_state_machine on, the API uses moto's parser backend; CloudFormation used the other one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation.models import Stack as FakeStack
+from moto.elbv2.models import FakeLoadBalancer
+from moto.events.models import Rule
+from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.responses import get_backend as stepfunctions_backend
+from moto.utilities.arns import parse_arn
+
+_log = logging.getLogger("localcloud.lambda")
+_env_lock = threading.Lock()
+_applied = False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    """Run the function's handler from the source tree; an exception becomes a FunctionError
+    whose errorType is the exception class name, so ASL ErrorEquals matches it."""
+    from orchestrator.settings import settings
+
+    payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
+    with _env_lock:
+        # Every function of template.yaml gets the same Globals; the union is consistent.
+        os.environ.update({k: str(v) for k, v in (self.environment_vars or {}).items()})
+        settings.cache_clear()
+    module_name, function_name = self.handler.rsplit(".", 1)
+    context = SimpleNamespace(
+        function_name=self.function_name, function_version="$LATEST", invoked_function_arn=self.function_arn,
+        memory_limit_in_mb=int(self.memory_size or 128), aws_request_id=str(uuid.uuid4()),
+        log_group_name=f"/aws/lambda/{self.function_name}", log_stream_name="localcloud",
+        get_remaining_time_in_millis=lambda: int(self.timeout or 3) * 1000,
+    )
+    try:
+        handler = getattr(importlib.import_module(module_name), function_name)
+        result = handler(payload, context)
+        return json.dumps(result, default=str), False, ""
+    except Exception as error:  # the Lambda runtime reports every exception the same way
+        _log.warning("%s failed: %s", self.function_name, "".join(traceback.format_exception(error)))
+        body = {"errorType": type(error).__name__, "errorMessage": str(error),
+                "stackTrace": traceback.format_exception(error)[-3:]}
+        return json.dumps(body), True, ""
+
+
+_original_send_to_targets = Rule.send_to_targets
+
+
+def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+    if lambda_targets and self.event_pattern.matches_event(original_event):
+        for target in lambda_targets:
+            arn = parse_arn(target["Arn"])
+            function = lambda_backends[arn.account][arn.region].get_function(target["Arn"])
+            # EventBridge invokes asynchronously
+            threading.Thread(target=function._invoke_lambda, args=(json.dumps(original_event),), daemon=True).start()
+    others = [t for t in self.targets if t not in lambda_targets]
+    if others:
+        saved, self.targets = self.targets, others
+        try:
+            _original_send_to_targets(self, original_event, transform_input)
+        finally:
+            self.targets = saved
+
+
+def _stack_get_cfn_attribute(self: FakeStack, attribute_name: str) -> Any:
+    key = attribute_name.removeprefix("Outputs.")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (self.outputs or [])}
+    if key not in outputs:
+        raise KeyError(f"nested stack {self.name} has no output {key}")
+    return outputs[key]
+
+
+_original_lb_init = FakeLoadBalancer.__init__
+
+
+def _lb_init(self: FakeLoadBalancer, *args: Any, **kwargs: Any) -> None:
+    _original_lb_init(self, *args, **kwargs)
+    self.dns_name = f"127.0.0.1:{free_port()}"
+
+
+def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
+                                       account_id: str, region_name: str, **kwargs: Any) -> Any:
+    properties = cloudformation_json["Properties"]
+    tags = [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])]
+    return stepfunctions_backend(account_id, region_name).create_state_machine(
+        properties.get("StateMachineName", resource_name), properties.get("DefinitionString", ""),
+        properties.get("RoleArn", ""), tags=tags,
+    )
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
+    Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+    FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
+    FakeLoadBalancer.__init__ = _lb_init  # type: ignore[method-assign]
+    StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
+    _applied = True

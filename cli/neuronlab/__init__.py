@@ -1,0 +1,1 @@
+"""neuronlab: the command line for NeuronLab (on AWS, or on LocalCloud with --local)."""

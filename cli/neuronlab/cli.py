@@ -1,1 +1,264 @@
-def main(): pass
+"""neuronlab: start, inspect and benchmark NeuronLab environments (AWS, or LocalCloud with --local)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import requests
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neuronlab import local
+from neuronlab.client import ApiError, Target, resolve
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+local_app = typer.Typer(help="LocalCloud: the whole app on this machine, no AWS account.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+LocalOpt = Annotated[bool, typer.Option("--local", help="Target LocalCloud instead of the deployed stack.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+WAIT_TIMEOUT_S = 3600
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, default=str))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _target(use_local: bool) -> Target:
+    try:
+        return resolve(use_local)
+    except Exception as error:  # no stack, no credentials, LocalCloud down: say which
+        _fail(str(error))
+        raise
+
+
+def _current_step(target: Target, execution_arn: str) -> str:
+    history = target.boto3_client("stepfunctions").get_execution_history(
+        executionArn=execution_arn, reverseOrder=True, maxResults=25)["events"]
+    for event in history:
+        if "stateEnteredEventDetails" in event:
+            return event["stateEnteredEventDetails"]["name"]
+    return "starting"
+
+
+def wait_for_execution(target: Target, execution_arn: str, quiet: bool, timeout_s: float = WAIT_TIMEOUT_S) -> dict:
+    """Poll the workflow until it ends, showing its current step."""
+    sfn = target.boto3_client("stepfunctions")
+    deadline = time.monotonic() + timeout_s
+    with err.status("starting", spinner="dots") as status:
+        while True:
+            execution = sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            if time.monotonic() > deadline:
+                _fail(f"still running after {timeout_s:.0f} s: {execution_arn}")
+            if not quiet:
+                status.update(f"workflow step: [bold]{_current_step(target, execution_arn)}[/bold]")
+            time.sleep(1)
+
+
+def _state_transitions(target: Target, execution_arn: str) -> int:
+    sfn = target.boto3_client("stepfunctions")
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                         **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return sum(1 for e in events if e["type"].endswith("StateEntered"))
+
+
+def _benchmark_table(item: dict[str, Any]) -> Table:
+    table = Table(title=f"Benchmark {item['model']} on {item['instance_type']} ({item['backend']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    latency = item["latency_ms"]
+    rows = [("inferences", f"{item['inferences']}"), ("duration", f"{item['duration_s']:.2f} s"),
+            ("throughput", f"{item['throughput']:.2f} /s"),
+            *[(f"latency {k}", f"{v:.2f} ms") for k, v in latency.items()],
+            ("max |logit diff| vs CPU", f"{item['correctness']['max_abs_diff']:.3g}" if item.get("correctness") else "-"),
+            ("verdict", str(item.get("verdict", "-"))),
+            ("cost / million", f"${item['costPerMillionUsd']:.2f}" if item.get("costPerMillionUsd") else "-")]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _environment_view(record: dict[str, Any]) -> None:
+    out.print(f"[bold]{record['name']}[/bold]  {record['state']}  {record['instanceType']}")
+    if record.get("url"):
+        out.print(f"  URL:   {record['url']}")
+    if record.get("tokenSecretArn"):
+        out.print(f"  token: aws secretsmanager get-secret-value --secret-id {record['tokenSecretArn']} "
+                  "--query SecretString --output text")
+    if record.get("failureReason"):
+        out.print(f"  [red]failed:[/red] {record['failureReason']}")
+    if record.get("lastBenchmark"):
+        bench = record["lastBenchmark"]
+        out.print(f"  last benchmark: {bench['model']} {bench['backend']} {bench['throughput']:.1f}/s "
+                  f"p50 {bench['p50_ms']:.1f} ms ({bench['verdict']})")
+
+
+def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        return target.request(method, path, **kwargs)
+    except ApiError as error:
+        _fail(str(error), 2)
+    except requests.ConnectionError as error:
+        _fail(f"cannot reach {target.api_url}: {error}")
+
+
+# ------------------------------------------------------------------ environments
+@app.command()
+def start(
+    name: str,
+    instance_type: Annotated[str, typer.Option(help="Inf2/Trn1 instance type")] = "inf2.xlarge",
+    image: Annotated[str | None, typer.Option(help="ECR image URI with tag (default: the deployment's)")] = None,
+    allow_cidr: Annotated[list[str] | None, typer.Option(help="CIDR allowed to reach the notebook (repeatable; "
+                                                         "default: your address /32)")] = None,
+    no_benchmark: Annotated[bool, typer.Option("--no-benchmark", help="Skip the benchmark task")] = False,
+    benchmark_model: Annotated[str, typer.Option(help="Model the benchmark runs")] = "random:bert-base",
+    benchmark_seconds: Annotated[int, typer.Option(help="Timed seconds of the benchmark")] = 30,
+    wait: Annotated[bool, typer.Option(help="Wait until the workflow ends")] = True,
+    use_local: LocalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start an environment: cold start creates its stacks, a stopped one only scales up."""
+    target = _target(use_local)
+    body: dict[str, Any] = {"name": name, "instanceType": instance_type, "benchmark": not no_benchmark,
+                            "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds}
+    if image:
+        body["image"] = image
+    if allow_cidr:
+        body["allowCidrs"] = allow_cidr
+    record = _api(target, "POST", "/environments", body=body)
+    if wait:
+        execution = wait_for_execution(target, record["executionArn"], quiet=as_json)
+        record = _api(target, "GET", f"/environments/{name}")
+        record["execution"] = {"status": execution["status"], "arn": execution["executionArn"]}
+    if as_json:
+        _print_json(record)
+    else:
+        _environment_view(record)
+    if record["state"] == "FAILED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(name: str, use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """State, URL, how to get the token, and the last benchmark."""
+    record = _api(_target(use_local), "GET", f"/environments/{name}")
+    _print_json(record) if as_json else _environment_view(record)
+
+
+@app.command("list")
+def list_environments(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Every environment and its state."""
+    records = _api(_target(use_local), "GET", "/environments")["environments"]
+    if as_json:
+        _print_json(records)
+        return
+    table = Table("name", "state", "instance type", "url")
+    for record in records:
+        table.add_row(record["name"], record["state"], record["instanceType"], record.get("url") or "")
+    out.print(table)
+
+
+@app.command()
+def history(
+    model: Annotated[str | None, typer.Option()] = None,
+    instance_type: Annotated[str | None, typer.Option()] = None,
+    backend: Annotated[str | None, typer.Option()] = None,
+    environment: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    use_local: LocalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Benchmark history, newest first."""
+    params = {k: v for k, v in {"model": model, "instanceType": instance_type, "backend": backend,
+                                "environment": environment, "limit": str(limit)}.items() if v}
+    items = _api(_target(use_local), "GET", "/benchmarks", params=params)["benchmarks"]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("started", "environment", "model", "instance", "backend", "throughput/s", "p50 ms", "p99 ms",
+                  "verdict")
+    for item in items:
+        table.add_row(item["started_at"][:19], item.get("environment") or "", item["model"], item["instance_type"],
+                      item["backend"], f"{item['throughput']:.1f}", f"{item['latency_ms']['p50']:.1f}",
+                      f"{item['latency_ms']['p99']:.1f}", item.get("verdict", ""))
+    out.print(table)
+
+
+# ------------------------------------------------------------------ LocalCloud
+@local_app.command("up")
+def local_up(poll_seconds: Annotated[int, typer.Option(min=1)] = 1) -> None:
+    """Start LocalCloud in the background (state in .neuronlab/)."""
+    with err.status("starting LocalCloud: emulation, orchestrator stack, API"):
+        state, started = local.up(poll_seconds=poll_seconds)
+    err.print(f"LocalCloud {'started' if started else 'already running'}: API {state['apiUrl']}, "
+              f"AWS endpoint {state['awsEndpoint']}")
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop LocalCloud and every process it started (notebooks, benchmark tasks)."""
+    stopped = local.down()
+    err.print(f"LocalCloud stopped ({len(stopped)} processes)" if stopped else "LocalCloud was not running")
+
+
+@local_app.command("status")
+def local_status(as_json: JsonOpt = False) -> None:
+    """Whether LocalCloud runs, and where."""
+    state = local.read_state()
+    if as_json:
+        _print_json(state or {"running": False})
+    elif state:
+        out.print(f"running (pid {state['pid']}): API {state['apiUrl']}, AWS endpoint {state['awsEndpoint']}")
+    else:
+        out.print("not running")
+    if not state:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------ demo
+@app.command()
+def demo(
+    benchmark_model: Annotated[str, typer.Option(help="Model the benchmark runs")] = "random:bert-base",
+    benchmark_seconds: Annotated[int, typer.Option(min=1)] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """On LocalCloud: start environment `demo`, wait, benchmark, and show how to open it."""
+    from neuronlab.demo import run_demo
+
+    summary = run_demo(benchmark_model, benchmark_seconds, err, quiet=as_json)
+    if as_json:
+        _print_json(summary)
+        return
+    environment, bench = summary["environment"], summary["benchmark"]
+    out.print(f"\n[bold green]{environment['name']} is {environment['status']}[/bold green] "
+              f"after {summary['execution']['seconds']:.1f} s ({summary['execution']['stateTransitions']} "
+              f"state transitions); /api/status answered {summary['notebook']['apiStatusCode']}")
+    out.print(f"  open:  {environment['url']}lab")
+    out.print(f"  token: aws --endpoint-url {summary['awsEndpoint']} secretsmanager get-secret-value "
+              "--secret-id neuronlab/demo/jupyter-token --query SecretString --output text")
+    if bench:
+        out.print(_benchmark_table(bench))
+    out.print("LocalCloud and the notebook keep running; `neuronlab local down` stops everything.")
+    if summary["execution"]["status"] != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""neuronbench: the NeuronLab benchmark harness (Neuron, CUDA or CPU; one result schema)."""

@@ -114,7 +114,8 @@ class BenchmarkStore:
         """Throughputs of the series' last runs before this one, oldest first."""
         response = self._table.query(
             KeyConditionExpression=Key("series").eq(series) & Key("runKey").lt(before_run_key),
-            ScanIndexForward=False, Limit=limit, ProjectionExpression="throughput",
+            ScanIndexForward=False, Limit=limit,
+            ProjectionExpression="#t", ExpressionAttributeNames={"#t": "throughput"},
         )
         return [float(i["throughput"]) for i in reversed(response["Items"])]
 

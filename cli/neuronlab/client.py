@@ -1,0 +1,72 @@
+"""The API client: LocalCloud (plain HTTP on localhost) or the deployed API (SigV4-signed)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from neuronlab import local
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status, self.body = status, body
+        details = "; ".join(body.get("details") or [])
+        super().__init__(f"{body.get('message', 'request failed')}{': ' + details if details else ''} (HTTP {status})")
+
+
+@dataclass
+class Target:
+    api_url: str
+    region: str
+    aws_endpoint: str | None = None  # LocalCloud's emulated AWS
+    sign: bool = True
+
+    def boto3_client(self, service: str) -> Any:
+        if self.aws_endpoint:
+            return boto3.client(service, region_name=self.region, endpoint_url=self.aws_endpoint,
+                                aws_access_key_id="localcloud", aws_secret_access_key="localcloud")
+        return boto3.client(service, region_name=self.region)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                params: dict[str, str] | None = None) -> Any:
+        prepared = requests.Request(method, self.api_url + path, json=body, params=params).prepare()
+        if self.sign:
+            session = boto3.Session()
+            credentials = session.get_credentials()
+            if credentials is None:
+                raise RuntimeError("no AWS credentials found (aws configure, or AWS_PROFILE)")
+            aws_request = AWSRequest(method=method, url=prepared.url, data=prepared.body,
+                                     headers={"Content-Type": "application/json"})
+            SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(aws_request)
+            prepared.headers.update(dict(aws_request.headers))
+        response = requests.Session().send(prepared, timeout=60)
+        payload = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, payload if isinstance(payload, dict) else {"message": str(payload)})
+        return payload
+
+
+def resolve(use_local: bool, stack_name: str | None = None) -> Target:
+    if use_local:
+        state = local.read_state()
+        if not state:
+            raise RuntimeError("LocalCloud is not running: start it with `neuronlab local up`")
+        return Target(api_url=state["apiUrl"], region=state["region"], aws_endpoint=state["awsEndpoint"], sign=False)
+    config_path = Path("samconfig.toml")
+    config = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
+    stack = stack_name or config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name",
+                                                                                               "neuronlab")
+    session = boto3.Session()
+    outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    api_url = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ApiUrl"), None)
+    if not api_url:
+        raise RuntimeError(f"stack {stack} has no ApiUrl output; deploy it with `sam deploy --guided`")
+    return Target(api_url=api_url, region=session.region_name or "us-east-1")

@@ -1,0 +1,82 @@
+"""`neuronlab demo`: the main job on LocalCloud, end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from rich.console import Console
+
+from neuronlab import local
+from neuronlab.client import ApiError, resolve
+
+DEMO = "demo"
+REPOSITORY = "neuronlab"
+
+
+def put_local_image(target: Any) -> str:
+    """An image record in LocalCloud's ECR; LocalCloud runs the notebook and harness from this checkout."""
+    ecr = target.boto3_client("ecr")
+    try:
+        repository = ecr.create_repository(repositoryName=REPOSITORY)["repository"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        repository = ecr.describe_repositories(repositoryNames=[REPOSITORY])["repositories"][0]
+    media_type = "application/vnd.docker.distribution.manifest.v2+json"
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": media_type, "layers": [],
+                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0,
+                                      "digest": "sha256:" + hashlib.sha256(b"neuronlab-local").hexdigest()}})
+    try:
+        ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest, imageTag="latest",
+                      imageManifestMediaType=media_type)
+    except ecr.exceptions.ImageAlreadyExistsException:
+        pass
+    return f"{repository['repositoryUri']}:latest"
+
+
+def notebook_status_code(url: str, token: str) -> int:
+    request = urllib.request.Request(url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (localhost URL)
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, quiet: bool) -> dict[str, Any]:
+    from neuronlab.cli import _state_transitions, wait_for_execution
+
+    with console.status("starting LocalCloud"):
+        state, _ = local.up()
+    target = resolve(use_local=True)
+    image = put_local_image(target)
+    begin = time.monotonic()
+    try:
+        record = target.request("POST", "/environments", body={
+            "name": DEMO, "image": image, "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds})
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        console.print("environment demo exists already: showing it (neuronlab local down to start afresh)")
+        record = target.request("GET", f"/environments/{DEMO}")
+    execution = wait_for_execution(target, record["executionArn"], quiet=quiet)
+    seconds = (execution.get("stopDate") and (execution["stopDate"] - execution["startDate"]).total_seconds()) \
+        or time.monotonic() - begin
+    record = target.request("GET", f"/environments/{DEMO}")
+    benchmarks = target.request("GET", "/benchmarks", params={"environment": DEMO, "limit": "1"})["benchmarks"]
+    api_status = 0
+    if record.get("url") and record.get("tokenSecretArn"):
+        token = target.boto3_client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
+        api_status = notebook_status_code(record["url"], token)
+    return {
+        "execution": {"status": execution["status"], "arn": execution["executionArn"],
+                      "stateTransitions": _state_transitions(target, execution["executionArn"]), "seconds": seconds},
+        "environment": {"name": DEMO, "status": record["state"], "url": record.get("url"),
+                        "failureReason": record.get("failureReason")},
+        "benchmark": benchmarks[0] if benchmarks else None,
+        "notebook": {"apiStatusCode": api_status},
+        "awsEndpoint": state["awsEndpoint"],
+    }

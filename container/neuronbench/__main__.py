@@ -1,0 +1,3 @@
+from neuronbench.cli import main
+
+raise SystemExit(main())

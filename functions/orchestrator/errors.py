@@ -39,3 +39,7 @@ class EnvironmentNotFound(NeuronLabError):
 
 class NotebookNotRunning(NeuronLabError):
     """Retryable: the notebook is not up yet (the workflow loops on this until its deadline)."""
+
+
+class WorkflowNotStarted(NeuronLabError):
+    """Step Functions refused to start the workflow; the record is FAILED with the reason."""

@@ -73,7 +73,9 @@ _original_send_to_targets = Rule.send_to_targets
 
 def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
     lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
-    if lambda_targets and self.event_pattern.matches_event(original_event):
+    # A schedule rule has no pattern (moto's empty pattern matches everything): events never trigger it.
+    is_schedule = bool(self.scheduled_expression)
+    if lambda_targets and not is_schedule and self.event_pattern.matches_event(original_event):
         for target in lambda_targets:
             arn = parse_arn(target["Arn"])
             function = lambda_backends[arn.account][arn.region].get_function(target["Arn"])

@@ -10,7 +10,7 @@ from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
 from orchestrator.domain import instance_types
 from orchestrator.domain.provisioning import now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
-from orchestrator.errors import EnvironmentConflict, InvalidRequest
+from orchestrator.errors import EnvironmentConflict, InvalidRequest, WorkflowNotStarted
 from orchestrator.models.environment import EnvironmentState, StartRequest
 from orchestrator.settings import settings
 
@@ -60,10 +60,10 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
                                             payload)
     except Exception as error:
         # Never leave a PROVISIONING record that nothing is working on.
+        reason = f"workflow did not start: {error}"
         store.transition(request.name, {EnvironmentState.PROVISIONING},
-                         {"state": EnvironmentState.FAILED, "failureReason": f"workflow did not start: {error}",
-                          "updatedAt": now_iso()})
-        raise
+                         {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()})
+        raise WorkflowNotStarted(reason) from error
     return public(store.transition(request.name, {EnvironmentState.PROVISIONING},
                                    {"executionArn": execution_arn, "updatedAt": now_iso()}))
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from pydantic import ValidationError
 
 from orchestrator.domain import environments
-from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
 from orchestrator.models.environment import StartRequest
 from orchestrator.observability import lambda_entry, logger
 
@@ -30,6 +31,11 @@ def _invalid_body(error: ValidationError) -> Response:
     return _error(400, "invalid request", details)
 
 
+@app.exception_handler(json.JSONDecodeError)
+def _not_json(error: json.JSONDecodeError) -> Response:
+    return _error(400, f"body: not valid JSON ({error.msg})")
+
+
 @app.exception_handler(InvalidRequest)
 def _invalid(error: InvalidRequest) -> Response:
     return _error(400, str(error))
@@ -43,6 +49,11 @@ def _not_found(error: EnvironmentNotFound) -> Response:
 @app.exception_handler(EnvironmentConflict)
 def _conflict(error: EnvironmentConflict) -> Response:
     return _error(409, str(error))
+
+
+@app.exception_handler(WorkflowNotStarted)
+def _not_started(error: WorkflowNotStarted) -> Response:
+    return _error(503, str(error))
 
 
 @app.post("/environments")

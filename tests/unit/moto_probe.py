@@ -1,0 +1,79 @@
+"""Run in a fresh interpreter WITHOUT LocalCloud's patches: report which moto gaps still exist.
+
+Printed as JSON {gap: true/false}; tests/unit/test_moto_canaries.py asserts every gap is still there,
+so a moto upgrade that closes one tells us to drop the matching fix in local/localcloud/patches.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"})
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+gaps: dict[str, bool] = {}
+
+with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("app.py", "def handler(e, c):\n    return {'ok': True}\n")
+    function = boto3.client("lambda").create_function(
+        FunctionName="f", Runtime="python3.13", Role=role, Handler="app.handler", Code={"ZipFile": archive.getvalue()})
+    # 1. Lambda code does not run without Docker
+    try:
+        response = boto3.client("lambda").invoke(FunctionName="f", Payload=b"{}")
+        gaps["lambda_needs_docker"] = response.get("FunctionError") is not None or \
+            json.loads(response["Payload"].read() or b"{}") != {"ok": True}
+    except Exception:
+        gaps["lambda_needs_docker"] = True
+
+    # 2. EventBridge cannot deliver to a Lambda target
+    events = boto3.client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["probe"]}))
+    events.put_targets(Rule="r", Targets=[{"Id": "1", "Arn": function["FunctionArn"]}])
+    try:
+        events.put_events(Entries=[{"Source": "probe", "DetailType": "x", "Detail": "{}"}])
+        gaps["events_no_lambda_targets"] = False
+    except Exception:
+        gaps["events_no_lambda_targets"] = True
+
+    # 3. Fn::GetAtt Child.Outputs.X on a nested stack
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="probe-bucket")
+    child = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Name": {"Value": {"Fn::GetAtt": ["T", "TopicName"]}}}}
+    s3.put_object(Bucket="probe-bucket", Key="child.json", Body=json.dumps(child).encode())
+    parent = {"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack",
+                                      "Properties": {"TemplateURL": "https://probe-bucket.s3.amazonaws.com/child.json"}}},
+              "Outputs": {"Out": {"Value": {"Fn::GetAtt": ["Child", "Outputs.Name"]}}}}
+    cfn = boto3.client("cloudformation")
+    try:
+        cfn.create_stack(StackName="p", TemplateBody=json.dumps(parent))
+        outputs = cfn.describe_stacks(StackName="p")["Stacks"][0].get("Outputs", [])
+        gaps["nested_stack_outputs"] = not outputs or not outputs[0].get("OutputValue")
+    except Exception:
+        gaps["nested_stack_outputs"] = True
+
+    # 4. Load balancers have an AWS DNS name nothing local listens on
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+               for i, z in ((1, "a"), (2, "b"))]
+    balancer = boto3.client("elbv2").create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]
+    gaps["lb_dns_not_local"] = balancer["DNSName"].endswith("amazonaws.com")
+
+    # 5. A state machine created by CloudFormation is invisible to the executing (parser) backend
+    machine = {"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+        "StateMachineName": "m", "RoleArn": role,
+        "DefinitionString": json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})}}}}
+    cfn.create_stack(StackName="sm", TemplateBody=json.dumps(machine))
+    names = [m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]]
+    gaps["cfn_state_machine_not_executable"] = "m" not in names
+
+print(json.dumps(gaps))

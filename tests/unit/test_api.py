@@ -1,0 +1,121 @@
+"""The API function against moto: validation, status codes, records always in a defined state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from orchestrator.handlers import api
+from orchestrator.settings import settings
+from tests.helpers import FakeContext, proxy_event
+
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest"
+
+
+@pytest.fixture
+def state_machine(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A recording-only state machine (executions are not run here; tests/workflow runs the real one)."""
+    arn = boto3.client("stepfunctions").create_state_machine(
+        name="provision", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    monkeypatch.setenv("DEFAULT_IMAGE", IMAGE)
+    settings.cache_clear()
+    return arn
+
+
+def call(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, dict]:
+    response = api.handler(proxy_event(method, path, body, query), FakeContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_start_records_provisioning_and_starts_the_workflow(state_machine: str) -> None:
+    status, body = call("POST", "/environments", {"name": "demo"})
+    assert status == 202
+    assert body["state"] == "PROVISIONING"
+    assert body["allowCidrs"] == ["203.0.113.7/32"]  # the caller's address when none is given
+    assert body["image"] == IMAGE
+    execution = boto3.client("stepfunctions").describe_execution(executionArn=body["executionArn"])
+    payload = json.loads(execution["input"])
+    assert payload["name"] == "demo" and payload["waits"]["stackSeconds"] >= 1
+    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30}
+
+
+def test_second_start_while_provisioning_is_a_conflict(state_machine: str) -> None:
+    assert call("POST", "/environments", {"name": "demo"})[0] == 202
+    status, body = call("POST", "/environments", {"name": "demo"})
+    assert status == 409
+    assert "PROVISIONING" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "Bad_Name"}, "name"),
+        ({"name": "demo", "allowCidrs": ["0.0.0.0/0"]}, "allowCidrs.0"),
+        ({"name": "demo", "allowCidrs": ["300.1.1.1/32"]}, "allowCidrs.0"),
+        ({"name": "demo", "benchmarkSeconds": 0}, "benchmarkSeconds"),
+        ({}, "name"),
+    ],
+)
+def test_invalid_body_is_a_400_naming_the_field(state_machine: str, body: dict, field: str) -> None:
+    status, response = call("POST", "/environments", body)
+    assert status == 400
+    assert any(d.startswith(f"{field}:") for d in response["details"]), response
+    assert call("GET", "/environments")[1] == {"environments": []}  # nothing half-created
+
+
+@pytest.mark.parametrize(("instance_type", "message"), [("m5.large", "is not one of"), ("inf1.xlarge", "Inf2/Trn1")])
+def test_unsupported_instance_types_are_a_400(state_machine: str, instance_type: str, message: str) -> None:
+    status, body = call("POST", "/environments", {"name": "demo", "instanceType": instance_type})
+    assert status == 400
+    assert body["message"].startswith("instanceType:") and message in body["message"]
+
+
+def test_body_that_is_not_json_is_a_400(state_machine: str) -> None:
+    status, body = call("POST", "/environments", "not json")
+    assert status == 400
+
+
+def test_image_that_is_not_an_ecr_uri_fails_in_the_workflow_not_the_api(state_machine: str) -> None:
+    # the API accepts any string; CheckImage names the rule (tests/unit/test_adapters.py)
+    assert call("POST", "/environments", {"name": "demo", "image": "docker.io/x:1"})[0] == 202
+
+
+def test_workflow_that_cannot_start_leaves_a_failed_record(tables: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:missing")
+    monkeypatch.setenv("DEFAULT_IMAGE", IMAGE)
+    settings.cache_clear()
+    status, body = call("POST", "/environments", {"name": "demo"})
+    assert status == 503
+    assert "workflow did not start" in body["message"]
+    status, record = call("GET", "/environments/demo")
+    assert record["state"] == "FAILED" and "StateMachineDoesNotExist" in record["failureReason"]
+
+
+def test_unknown_environment_is_a_404(tables: dict[str, str]) -> None:
+    status, body = call("GET", "/environments/nothing")
+    assert status == 404 and "nothing" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [({"limit": "0"}, "limit: must be between"), ({"limit": "x"}, "limit: must be an integer"),
+     ({"backend": "tpu"}, "backend: must be one of"), ({"nextToken": "%%%"}, "nextToken:")],
+)
+def test_bad_history_queries_are_a_400(tables: dict[str, str], query: dict[str, str], message: str) -> None:
+    status, body = call("GET", "/benchmarks", query=query)
+    assert status == 400 and body["message"].startswith(message)
+
+
+def test_task_token_never_leaves_the_api(state_machine: str) -> None:
+    call("POST", "/environments", {"name": "demo"})
+    table = boto3.resource("dynamodb").Table(settings().environments_table)
+    table.update_item(Key={"name": "demo"}, UpdateExpression="SET benchmarkTaskToken = :t",
+                      ExpressionAttributeValues={":t": "secret-token"})
+    assert "benchmarkTaskToken" not in call("GET", "/environments/demo")[1]
+    assert "secret-token" not in json.dumps(call("GET", "/environments")[1])

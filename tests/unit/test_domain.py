@@ -1,0 +1,63 @@
+"""Plain domain rules: instance types, task sizing, cost, regression verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain import benchmarks, instance_types
+from orchestrator.errors import InvalidRequest
+
+
+@pytest.mark.parametrize("name", instance_types.supported())
+def test_two_tasks_fit_on_every_supported_instance(name: str) -> None:
+    spec = instance_types.lookup(name)
+    # Given the notebook and the benchmark task side by side on one instance
+    # Then both fit its vCPUs and memory, with room left for the ECS agent
+    assert 2 * spec.task_cpu < spec.vcpus * 1024
+    assert 2 * spec.task_memory_mib < spec.memory_mib
+    assert spec.task_cpu >= 512 and spec.task_memory_mib >= 2048
+
+
+def test_inf2_xlarge_task_fits_where_the_original_pattern_did_not() -> None:
+    spec = instance_types.lookup("inf2.xlarge")
+    # the seed asked 10 vCPU / 32 GiB on a 4 vCPU / 16 GiB instance
+    assert spec.task_cpu <= 4 * 1024 and spec.task_memory_mib <= 16 * 1024
+    assert spec.neuron_devices == 1
+
+
+def test_inf1_is_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidRequest, match=r"instanceType: inf1.xlarge .*Inf2/Trn1"):
+        instance_types.lookup("inf1.xlarge")
+
+
+def test_unknown_instance_type_names_the_field_and_the_choices() -> None:
+    with pytest.raises(InvalidRequest, match=r"instanceType: 'm5.large' is not one of .*inf2.xlarge"):
+        instance_types.lookup("m5.large")
+
+
+def test_large_types_mount_every_neuron_device() -> None:
+    assert instance_types.lookup("inf2.48xlarge").neuron_devices == 12
+    assert instance_types.lookup("trn1.32xlarge").neuron_devices == 16
+
+
+def test_cost_per_million_inferences() -> None:
+    # $0.7582/h at 2011 inferences/s (the seed's figure) -> 0.7582 / (2011 * 3600) * 1e6
+    assert benchmarks.cost_per_million(0.7582, 2011.0) == pytest.approx(0.10473, rel=1e-3)
+    assert benchmarks.cost_per_million(0.7582, 0.0) is None
+
+
+@pytest.mark.parametrize(
+    ("throughput", "history", "expected"),
+    [
+        (100.0, [], "baseline"),
+        (100.0, [100.0, 101.0, 99.0], "ok"),
+        (80.0, [100.0, 101.0, 99.0], "regression"),
+        (130.0, [100.0, 101.0, 99.0], "improvement"),
+        # one outlier in history does not move the median
+        (95.0, [100.0, 100.0, 10.0], "ok"),
+    ],
+)
+def test_regression_verdict_against_the_series_median(throughput: float, history: list[float], expected: str) -> None:
+    verdict, ratio = benchmarks.verdict(throughput, history)
+    assert verdict == expected
+    assert (ratio is None) == (expected == "baseline")

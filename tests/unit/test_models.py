@@ -1,0 +1,67 @@
+"""Request and result models: every rule names its field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.models.benchmark import BenchmarkResult
+from orchestrator.models.environment import StartRequest
+
+
+@pytest.mark.parametrize("name", ["a", "Demo", "-demo", "demo-", "x" * 33, "demo_1", "de mo"])
+def test_malformed_names_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        StartRequest.model_validate({"name": name})
+    assert error.value.errors()[0]["loc"] == ("name",)
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_the_whole_internet_is_never_an_allow_list(cidr: str) -> None:
+    with pytest.raises(ValidationError, match="whole internet"):
+        StartRequest.model_validate({"name": "demo", "allowCidrs": [cidr]})
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.300/32", "hello", "10.0.0.1/24"])
+def test_bad_cidrs_are_refused(cidr: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        StartRequest.model_validate({"name": "demo", "allowCidrs": [cidr]})
+    assert error.value.errors()[0]["loc"] == ("allowCidrs", 0)
+
+
+def test_unknown_fields_are_refused() -> None:
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        StartRequest.model_validate({"name": "demo", "instancetype": "inf2.xlarge"})
+
+
+def _result(**overrides: object) -> dict:
+    now = datetime.now(UTC).isoformat()
+    return {"run_id": "r1", "model": "m", "backend": "cpu", "instance_type": "inf2.xlarge", "batch_size": 1,
+            "sequence_length": 128, "warmup": 8, "duration_s": 1.0, "inferences": 10, "throughput": 10.0,
+            "latency_ms": {"p50": 1, "p90": 2, "p95": 3, "p99": 4, "p999": 5},
+            "correctness": {"max_abs_diff": 0.001, "classes_agree": True, "tolerance": 0.05},
+            "started_at": now, "finished_at": now, **overrides}
+
+
+def test_result_round_trips_through_json() -> None:
+    result = BenchmarkResult.model_validate(_result())
+    again = BenchmarkResult.model_validate_json(result.model_dump_json())
+    assert again == result
+    assert again.series == "m#inf2.xlarge#cpu"
+
+
+def test_result_rejects_unknown_backend_and_negative_latency() -> None:
+    with pytest.raises(ValidationError) as error:
+        BenchmarkResult.model_validate(_result(backend="tpu", latency_ms={"p50": -1, "p90": 2, "p95": 3, "p99": 4,
+                                                                         "p999": 5}))
+    locations = {e["loc"] for e in error.value.errors()}
+    assert ("backend",) in locations and ("latency_ms", "p50") in locations
+
+
+def test_correctness_passes_only_within_tolerance_and_agreeing_classes() -> None:
+    base = BenchmarkResult.model_validate(_result()).correctness
+    assert base is not None and base.passed
+    assert not base.model_copy(update={"max_abs_diff": 0.5}).passed
+    assert not base.model_copy(update={"classes_agree": False}).passed

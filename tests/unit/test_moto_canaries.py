@@ -1,0 +1,63 @@
+"""Canaries for LocalCloud's fidelity fixes to moto (local/localcloud/patches.py).
+
+Each upstream gap is probed in a fresh interpreter without the fixes. When a moto upgrade closes a
+gap, its canary fails: drop the matching fix. The fixed behaviour is asserted below and, end to end,
+by tests/workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localcloud import patches
+
+PROBE = Path(__file__).with_name("moto_probe.py")
+
+
+@pytest.fixture(scope="module")
+def upstream_gaps() -> dict[str, bool]:
+    done = subprocess.run([sys.executable, str(PROBE)], capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("gap", ["lambda_needs_docker", "events_no_lambda_targets", "nested_stack_outputs",
+                                 "lb_dns_not_local", "cfn_state_machine_not_executable"])
+def test_upstream_moto_still_has_the_gap(upstream_gaps: dict[str, bool], gap: str) -> None:
+    assert upstream_gaps[gap], f"moto closed '{gap}': remove its fix from localcloud/patches.py"
+
+
+def test_patched_moto_resolves_nested_outputs_load_balancer_and_state_machines(aws_env: None) -> None:
+    patches.apply()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="canary-bucket")
+        child = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+                 "Outputs": {"Name": {"Value": {"Fn::GetAtt": ["T", "TopicName"]}}}}
+        s3.put_object(Bucket="canary-bucket", Key="child.json", Body=json.dumps(child).encode())
+        parent = {"Resources": {
+            "Child": {"Type": "AWS::CloudFormation::Stack",
+                      "Properties": {"TemplateURL": "https://canary-bucket.s3.amazonaws.com/child.json"}},
+            "M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+                "StateMachineName": "m", "RoleArn": "arn:aws:iam::123456789012:role/r",
+                "DefinitionString": json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}})}}},
+            "Outputs": {"Out": {"Value": {"Fn::GetAtt": ["Child", "Outputs.Name"]}}}}
+        cfn = boto3.client("cloudformation")
+        cfn.create_stack(StackName="p", TemplateBody=json.dumps(parent))
+        outputs = cfn.describe_stacks(StackName="p")["Stacks"][0]["Outputs"]
+        assert outputs[0]["OutputValue"]  # the child's topic name
+        assert "m" in [m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]]
+
+        ec2 = boto3.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+            "Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+        dns = boto3.client("elbv2").create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["DNSName"]
+        host, port = dns.split(":")
+        assert host == "127.0.0.1" and 1024 <= int(port) <= 65535

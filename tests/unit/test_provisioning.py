@@ -1,0 +1,127 @@
+"""Workflow steps against moto, one at a time (tests/workflow runs them together through the ASL)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from orchestrator.adapters import cloudformation, ecr
+from orchestrator.adapters.dynamodb import EnvironmentStore
+from orchestrator.domain import provisioning
+from orchestrator.errors import BenchmarkFailed, EnvironmentConflict, ImageNotFound, InvalidRequest
+from orchestrator.settings import settings
+
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab"
+
+
+def _push(tag: str) -> str:
+    client = boto3.client("ecr")
+    try:
+        client.create_repository(repositoryName="neuronlab")
+    except client.exceptions.RepositoryAlreadyExistsException:
+        pass
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + "a" * 64}, "layers": []})
+    return client.put_image(repositoryName="neuronlab", imageManifest=manifest, imageTag=tag,
+                            imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")[
+        "image"]["imageId"]["imageDigest"]
+
+
+def test_image_resolves_to_its_digest_and_is_deployed_by_digest(tables: dict[str, str]) -> None:
+    digest = _push("v1")
+    resolved = ecr.resolve(f"{REPO}:v1")
+    assert resolved.digest == digest
+    assert resolved.pinned_uri == f"{REPO}@{digest}"
+
+
+def test_missing_tag_and_missing_repository_are_image_not_found(tables: dict[str, str]) -> None:
+    _push("v1")
+    with pytest.raises(ImageNotFound, match="v2 is not in ECR"):
+        ecr.resolve(f"{REPO}:v2")
+    with pytest.raises(ImageNotFound, match="RepositoryNotFoundException"):
+        ecr.resolve("123456789012.dkr.ecr.us-east-1.amazonaws.com/other:v1")
+
+
+@pytest.mark.parametrize("uri", ["docker.io/library/python:3", "neuronlab:latest", ""])
+def test_non_ecr_image_names_the_field(tables: dict[str, str], uri: str) -> None:
+    with pytest.raises(InvalidRequest, match="^image: .* is not an ECR image URI"):
+        ecr.resolve(uri)
+
+
+def _record(name: str, state: str) -> None:
+    now = datetime.now(UTC).isoformat()
+    EnvironmentStore(settings().environments_table).create(
+        {"name": name, "state": state, "instanceType": "inf2.xlarge", "image": REPO, "createdAt": now,
+         "updatedAt": now})
+
+
+def _result(throughput: float, minutes_ago: int, **overrides: object) -> dict:
+    started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"run_id": f"run{minutes_ago}", "model": "random:bert-tiny", "backend": "neuron",
+            "instance_type": "inf2.xlarge", "batch_size": 1, "sequence_length": 128, "warmup": 8, "duration_s": 10.0,
+            "inferences": int(throughput * 10), "throughput": throughput,
+            "latency_ms": {"p50": 1.0, "p90": 1.1, "p95": 1.2, "p99": 1.3, "p999": 1.5},
+            "correctness": {"max_abs_diff": 0.001, "classes_agree": True, "tolerance": 0.05},
+            "environment": "demo", "started_at": started.isoformat(), "finished_at": started.isoformat(),
+            **overrides}
+
+
+def test_store_metrics_keeps_history_and_flags_a_regression(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    for minutes_ago, throughput in ((30, 2000.0), (20, 2010.0), (10, 1990.0)):
+        provisioning.store_metrics(_result(throughput, minutes_ago))
+    stored = provisioning.store_metrics(_result(1500.0, 0))
+    assert stored["verdict"] == "regression"
+    table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
+    item = table.get_item(Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
+    assert float(item["costPerMillionUsd"]) == pytest.approx(0.7582 / (1500 * 3600) * 1e6, rel=1e-6)
+    assert float(item["ratioToHistory"]) == pytest.approx(1500 / 2000)
+    record = EnvironmentStore(settings().environments_table).get("demo")
+    assert record["lastBenchmark"]["run_id"] == "run0" and record["lastBenchmark"]["verdict"] == "regression"
+
+
+def test_incorrect_outputs_fail_the_benchmark(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    bad = _result(2000.0, 0, correctness={"max_abs_diff": 0.9, "classes_agree": False, "tolerance": 0.05})
+    with pytest.raises(BenchmarkFailed, match="differ from the CPU reference"):
+        provisioning.store_metrics(bad)
+    assert boto3.resource("dynamodb").Table(settings().benchmarks_table).scan()["Count"] == 0
+
+
+def test_transitions_are_conditional(tables: dict[str, str]) -> None:
+    _record("demo", "FAILED")
+    with pytest.raises(EnvironmentConflict, match="'demo' is FAILED; expected PROVISIONING"):
+        provisioning.mark_ready({"name": "demo", "notebook": {"url": "http://x/"}})
+
+
+def test_mark_failed_keeps_the_reason_from_a_lambda_error(tables: dict[str, str]) -> None:
+    _record("demo", "PROVISIONING")
+    cause = json.dumps({"errorType": "ImageNotFound", "errorMessage": "image x is not in ECR"})
+    provisioning.mark_failed({"name": "demo", "error": {"Error": "ImageNotFound", "Cause": cause}})
+    record = EnvironmentStore(settings().environments_table).get("demo")
+    assert record["state"] == "FAILED"
+    assert record["failureReason"] == "ImageNotFound: image x is not in ECR"
+
+
+def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    outcome = provisioning.benchmark_task_stopped({"startedBy": "demo", "taskArn": "arn:other", "containers": []})
+    assert outcome["action"] == "ignored"
+
+
+def test_stack_failure_reason_is_the_first_failed_resource(aws_env: None) -> None:
+    from moto import mock_aws
+
+    from orchestrator.adapters import aws
+
+    with mock_aws():
+        aws.reset()
+        client = boto3.client("cloudformation")
+        client.create_stack(StackName="neuronlab-env-x", TemplateBody=json.dumps(
+            {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}))
+        assert cloudformation.describe("neuronlab-env-x").succeeded
+        assert cloudformation.describe("neuronlab-env-missing").status is None
+        assert "without a resource failure event" in cloudformation.failure_reason("neuronlab-env-x")
+        aws.reset()

@@ -6,6 +6,7 @@
 4. Load balancers get a reachable DNS name, 127.0.0.1:PORT, where the notebook task listens.
 5. CloudFormation creates state machines in the backend that executes them (with
    execute_state_machine on, the API uses moto's parser backend; CloudFormation used the other one).
+6. SendTaskFailure keeps its `cause` (moto's response handler drops it, so Catch saw no reason).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from moto.cloudformation.models import Stack as FakeStack
 from moto.elbv2.models import FakeLoadBalancer
 from moto.events.models import Rule
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.utilities.arns import parse_arn
 
@@ -116,6 +118,14 @@ def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudforma
     )
 
 
+def _send_task_failure(self: StepFunctionResponse) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+    return EmptyResult()
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -124,5 +134,6 @@ def apply() -> None:
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
     FakeLoadBalancer.__init__ = _lb_init  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
     _applied = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 import zipfile
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"})
@@ -75,5 +76,23 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     cfn.create_stack(StackName="sm", TemplateBody=json.dumps(machine))
     names = [m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]]
     gaps["cfn_state_machine_not_executable"] = "m" not in names
+
+    # 6. SendTaskFailure drops its cause
+    queue = boto3.client("sqs").create_queue(QueueName="callbacks")["QueueUrl"]
+    definition = {"StartAt": "W", "States": {"W": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}}
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.create_state_machine(name="cb", definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="cb1")["executionArn"]
+    messages = boto3.client("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"]
+    token = json.loads(messages[0]["Body"])["token"]
+    sfn.send_task_failure(taskToken=token, error="E", cause="the cause")
+    for _ in range(100):
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    gaps["task_failure_drops_cause"] = described.get("cause") != "the cause"
 
 print(json.dumps(gaps))

@@ -1,0 +1,68 @@
+"""The deployed ASL file, executed by moto's interpreter on LocalCloud, with the real handlers."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from localcloud import faults
+from localcloud.cloud import LocalCloud
+
+EXECUTION_DEADLINE_S = 180
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    saved = dict(os.environ)
+    instance = LocalCloud(tmp_path_factory.mktemp("localcloud")).start()
+    instance.put_local_image()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def no_faults() -> Iterator[None]:
+    faults.active = faults.Faults()
+    yield
+    faults.active = faults.Faults()
+
+
+def start(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
+    response = requests.post(f"{cloud.api.url}/environments", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait(cloud: LocalCloud, execution_arn: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Wait for the execution to end; returns it, the environment record and the seconds it took."""
+    sfn = boto3.client("stepfunctions")
+    begin = time.monotonic()
+    while time.monotonic() - begin < EXECUTION_DEADLINE_S:
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            name = json.loads(execution["input"])["name"]
+            record = requests.get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+            return execution, record, time.monotonic() - begin
+        time.sleep(0.3)
+    raise AssertionError(f"execution still running after {EXECUTION_DEADLINE_S} s: {execution_arn}")
+
+
+def visited_states(execution_arn: str) -> list[str]:
+    events = boto3.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def home(cloud: LocalCloud, name: str) -> Path:
+    return cloud.state_dir / "homes" / name

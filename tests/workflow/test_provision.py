@@ -1,0 +1,143 @@
+"""Named scenarios of the provisioning workflow on LocalCloud."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+
+from localcloud import faults
+from localcloud.cloud import LOCAL_IMAGE, LocalCloud
+from orchestrator.adapters.dynamodb import EnvironmentStore
+from tests.workflow.conftest import start, visited_states, wait
+
+pytestmark = pytest.mark.slow
+
+
+def api_status(url: str, token: str | None) -> int:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    request = urllib.request.Request(url + "api/status", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalCloud) -> None:
+    # Given an image in ECR
+    # When an environment starts with a short benchmark
+    record = start(cloud, {"name": "happy", "benchmarkModel": "random:bert-tiny", "benchmarkSeconds": 1})
+    execution, record, _ = wait(cloud, record["executionArn"])
+
+    # Then every step ran once the loops settled, and the environment is READY
+    assert execution["status"] == "SUCCEEDED", record.get("failureReason")
+    states = visited_states(execution["executionArn"])
+    assert states[:3] == ["CheckImage", "DeployStacks", "WaitForStack"]
+    assert states[-3:] == ["RunBenchmark", "StoreMetrics", "Provisioned"]
+    assert record["state"] == "READY" and record["url"].startswith("http://127.0.0.1:")
+    assert record["imageDigest"].startswith("sha256:")
+
+    # And JupyterLab answers with the token from Secrets Manager, and refuses without it
+    token = boto3.client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
+    assert api_status(record["url"], token) == 200
+    assert api_status(record["url"], None) == 403
+
+    # And the benchmark is in the history, linked to the environment
+    bench = record["lastBenchmark"]
+    assert bench["model"] == "random:bert-tiny" and bench["backend"] == "cpu" and bench["verdict"] == "baseline"
+    table = boto3.resource("dynamodb").Table(cloud.outputs["BenchmarksTableName"])
+    item = table.get_item(Key={"series": "random:bert-tiny#inf2.xlarge#cpu", "runKey": bench["runKey"]})["Item"]
+    assert item["environment"] == "happy" and int(item["inferences"]) >= 20
+    assert float(item["latency_ms"]["p50"]) <= float(item["latency_ms"]["p99"])
+    # the task token is gone once the result is stored
+    assert "benchmarkTaskToken" not in EnvironmentStore(cloud.outputs["EnvironmentsTableName"]).get("happy")
+
+
+def test_missing_image_fails_before_anything_is_created(cloud: LocalCloud) -> None:
+    record = start(cloud, {"name": "noimage", "image": LOCAL_IMAGE.replace(":latest", ":missing")})
+    execution, record, _ = wait(cloud, record["executionArn"])
+    assert execution["status"] == "FAILED"
+    assert record["state"] == "FAILED"
+    assert record["failureReason"].startswith("ImageNotFound: image") and ":missing" in record["failureReason"]
+    assert visited_states(execution["executionArn"]) == ["CheckImage", "MarkFailed", "ProvisioningFailed"]
+    stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
+    assert not [s for s in stacks if s["StackName"] == "neuronlab-env-noimage"]
+
+
+def test_failed_stack_reports_the_reason_from_stack_events(cloud: LocalCloud) -> None:
+    faults.active.stack_failure = "We currently do not have sufficient inf2.xlarge capacity in us-east-1a"
+    record = start(cloud, {"name": "nocapacity"})
+    execution, record, _ = wait(cloud, record["executionArn"])
+    assert execution["status"] == "FAILED"
+    assert record["failureReason"].startswith("StackFailed: stack neuronlab-env-nocapacity is ROLLBACK_COMPLETE")
+    assert "sufficient inf2.xlarge capacity" in record["failureReason"]
+
+
+def test_notebook_that_never_becomes_healthy_fails_at_its_deadline(cloud: LocalCloud,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    faults.active.notebook_crash = True
+    monkeypatch.setenv("NOTEBOOK_TIMEOUT_SECONDS", "4")
+    record = start(cloud, {"name": "unhealthy"})
+    execution, record, seconds = wait(cloud, record["executionArn"])
+    assert execution["status"] == "FAILED"
+    assert record["failureReason"].startswith("NotebookUnhealthy: notebook not healthy after 4 s")
+    assert visited_states(execution["executionArn"]).count("CheckNotebook") >= 2  # it polled, then gave up
+    assert seconds < 60
+
+
+def test_benchmark_task_that_crashes_fails_the_step_early(cloud: LocalCloud) -> None:
+    # Given a benchmark that would run for a minute
+    record = start(cloud, {"name": "crash", "benchmarkModel": "random:bert-tiny", "benchmarkSeconds": 60})
+
+    # When its process is killed as soon as it starts (as an OOM kill would)
+    def kill_benchmark() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for managed in list(cloud.agent.tasks.values()):
+                if managed.process.poll() is None:
+                    os.killpg(managed.process.pid, signal.SIGKILL)
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_benchmark, daemon=True)
+    killer.start()
+    execution, record, seconds = wait(cloud, record["executionArn"])
+
+    # Then the step fails from the ECS 'task stopped' event, long before its heartbeat (600 s)
+    assert execution["status"] == "FAILED"
+    assert record["failureReason"].startswith("BenchmarkFailed: benchmark task")
+    assert "exit code -9" in record["failureReason"] and "without reporting a result" in record["failureReason"]
+    definition = json.loads(boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=execution["stateMachineArn"])["definition"])
+    assert seconds < definition["States"]["RunBenchmark"]["HeartbeatSeconds"] / 5
+
+
+def test_warm_start_updates_the_existing_stack(cloud: LocalCloud) -> None:
+    first = start(cloud, {"name": "warm", "benchmark": False})
+    execution, record, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED", record.get("failureReason")
+    assert json.loads(execution["output"])["stack"]["operation"] == "CREATE"
+    stack_id = boto3.client("cloudformation").describe_stacks(StackName="neuronlab-env-warm")["Stacks"][0]["StackId"]
+
+    # Given the environment was stopped (the stop path itself is tested with the idle sweep)
+    EnvironmentStore(cloud.outputs["EnvironmentsTableName"]).transition(
+        "warm", {"READY"}, {"state": "STOPPED"})
+
+    # When it starts again
+    second = start(cloud, {"name": "warm", "benchmark": False})
+    execution, record, _ = wait(cloud, second["executionArn"])
+
+    # Then the same stack is updated, not replaced
+    assert execution["status"] == "SUCCEEDED", record.get("failureReason")
+    assert json.loads(execution["output"])["stack"]["operation"] in ("UPDATE", "NONE")
+    assert boto3.client("cloudformation").describe_stacks(StackName="neuronlab-env-warm")["Stacks"][0][
+        "StackId"] == stack_id
+    assert record["state"] == "READY"

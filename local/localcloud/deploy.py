@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,21 +27,11 @@ ASSET_KEY = "functions.zip"
 STACK_NAME = "neuronlab"
 
 
-class _NoManagedPolicies(ManagedPolicyLoader):
-    """The template names no managed policies by name; avoid an IAM listing."""
-
-    def __init__(self) -> None:
-        pass
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def load_sam_template(root: Path = ROOT) -> dict[str, Any]:
     return yaml_parse((root / "template.yaml").read_text())
 
 
-def translate(root: Path = ROOT) -> dict[str, Any]:
+def translate(root: Path = ROOT, region: str = "us-east-1") -> dict[str, Any]:
     """template.yaml -> CloudFormation, as `sam deploy` would produce it (placeholders for code)."""
     sam = load_sam_template(root)
     definitions: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -51,7 +41,10 @@ def translate(root: Path = ROOT) -> dict[str, Any]:
             definitions[name] = ((root / props["DefinitionUri"]).read_text(), props.pop("DefinitionSubstitutions", {}))
             props["DefinitionUri"] = {"Bucket": ASSET_BUCKET, "Key": "placeholder.asl.json"}
     sam.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = f"s3://{ASSET_BUCKET}/{ASSET_KEY}"
-    cfn = transform(sam, {"AWS::Region": "us-east-1"}, _NoManagedPolicies())
+    # An explicit session: the translator otherwise needs a region configured for boto3.
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    # get_managed_policy_map=dict: the template names no managed policy by name, so no IAM listing
+    cfn = translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
     for name, (text, substitutions) in definitions.items():
         props = cfn["Resources"][name]["Properties"]
         props.pop("DefinitionS3Location", None)

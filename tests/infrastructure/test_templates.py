@@ -1,0 +1,142 @@
+"""Template checks: cfn-lint (SAM, nested, translated), sam validate, statelint, substitutions, sam build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localcloud.deploy import load_sam_template, translate
+from tests.conftest import ROOT
+
+NESTED = sorted((ROOT / "nested").glob("*.yml"))
+SAM = Path(os.environ.get("SAM_CLI", ROOT / ".venv-sam" / "bin" / "sam"))
+PY313 = Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin"
+ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+
+
+def run(*command: str | Path, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in command], cwd=ROOT, env=env or ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def cfn_lint(*paths: Path) -> subprocess.CompletedProcess:
+    return run(Path(sys.executable).parent / "cfn-lint", *paths)
+
+
+def test_cfn_lint_sam_template() -> None:
+    result = cfn_lint(ROOT / "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("template", NESTED, ids=lambda p: p.name)
+def test_cfn_lint_nested_templates(template: Path) -> None:
+    result = cfn_lint(template)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_translated_template(tmp_path: Path) -> None:
+    # only the translated template shows dependency cycles (E3004)
+    translated = tmp_path / "translated.json"
+    translated.write_text(json.dumps(translate()))
+    result = cfn_lint(translated)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_catches_a_cycle_in_a_translated_template(tmp_path: Path) -> None:
+    # the check above can fail: give the api function a reference the state machine already depends on
+    template = translate()
+    env = template["Resources"]["CheckImageFunction"]["Properties"]["Environment"]["Variables"]
+    env["STATE_MACHINE_ARN"] = {"Ref": "ProvisionStateMachine"}
+    broken = tmp_path / "cycle.json"
+    broken.write_text(json.dumps(template))
+    assert "E3004" in cfn_lint(broken).stdout
+
+
+@pytest.fixture(scope="module")
+def sam() -> Path:
+    if not SAM.exists():
+        pytest.fail(f"SAM CLI not found at {SAM}: run `make install` (it installs .venv-sam)")
+    return SAM
+
+
+def test_sam_validate(sam: Path) -> None:
+    result = run(sam, "validate")
+    assert result.returncode == 0 and "is a valid SAM Template" in result.stdout, result.stdout + result.stderr
+
+
+def test_sam_validate_lint(sam: Path) -> None:
+    result = run(sam, "validate", "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_statelint() -> None:
+    statelint = shutil.which("statelint", path=str(Path(sys.executable).parent))
+    assert statelint
+    result = run(statelint, "--ignore=URI", ROOT / "statemachine" / "provision.asl.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_definition_uri_exists_and_every_substitution_is_defined() -> None:
+    resources = load_sam_template()["Resources"]
+    machines = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    assert machines
+    for props in machines.values():
+        definition = (ROOT / props["DefinitionUri"]).read_text()
+        used = set(re.findall(r"\$\{(\w+)\}", definition))
+        defined = set(props.get("DefinitionSubstitutions", {}))
+        assert used == defined, f"used but undefined: {used - defined}; defined but unused: {defined - used}"
+        for name, value in props["DefinitionSubstitutions"].items():
+            target = value["Fn::GetAtt"][0]
+            assert target in resources, f"{name} points at missing resource {target}"
+
+
+def test_every_error_the_state_machine_catches_exists() -> None:
+    from orchestrator import errors
+
+    definition = json.loads((ROOT / "statemachine" / "provision.asl.json").read_text())
+    names = set()
+    for state in definition["States"].values():
+        for clause in state.get("Retry", []) + state.get("Catch", []):
+            names.update(clause["ErrorEquals"])
+    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    assert all(isinstance(getattr(errors, n, None), type) for n in ours), ours
+
+
+def test_every_handler_in_the_template_is_importable() -> None:
+    import importlib
+
+    for name, resource in load_sam_template()["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            module, function = resource["Properties"]["Handler"].rsplit(".", 1)
+            assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_the_lambda_asset_carries_the_nested_templates() -> None:
+    asset = ROOT / "functions" / "orchestrator" / "nested"
+    assert sorted(p.name for p in asset.glob("*.yml")) == [p.name for p in NESTED]
+
+
+def test_parent_template_uses_the_getatt_form_moto_reads() -> None:
+    # moto misreads both !GetAtt short forms of Child.Outputs.X; the parent uses the long form only
+    assert "!GetAtt" not in (ROOT / "nested" / "environment.yml").read_text()
+
+
+@pytest.mark.slow
+def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
+    if not (PY313 / "python3.13").exists():
+        pytest.fail(f"python3.13 not found at {PY313} (pyenv 3.13.0 is needed for `sam build`)")
+    env = {**ENV, "PATH": f"{PY313}:{ENV['PATH']}"}
+    result = run(sam, "build", "--build-dir", tmp_path / "build", "--cache-dir", tmp_path / "cache", env=env,
+                 timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    asset = tmp_path / "build" / "DeployStacksFunction"
+    assert (asset / "orchestrator" / "nested" / "environment.yml").exists()
+    assert list((asset / "pydantic_core").glob("*cpython-313-x86_64-linux-gnu.so"))
+    assert (asset / "aws_lambda_powertools").is_dir()

@@ -87,7 +87,8 @@ def _benchmark_table(item: dict[str, Any]) -> Table:
     rows = [("inferences", f"{item['inferences']}"), ("duration", f"{item['duration_s']:.2f} s"),
             ("throughput", f"{item['throughput']:.2f} /s"),
             *[(f"latency {k}", f"{v:.2f} ms") for k, v in latency.items()],
-            ("max |logit diff| vs CPU", f"{item['correctness']['max_abs_diff']:.3g}" if item.get("correctness") else "-"),
+            ("max |logit diff| vs CPU",
+             f"{item['correctness']['max_abs_diff']:.3g}" if item.get("correctness") else "-"),
             ("verdict", str(item.get("verdict", "-"))),
             ("cost / million", f"${item['costPerMillionUsd']:.2f}" if item.get("costPerMillionUsd") else "-")]
     for name, value in rows:

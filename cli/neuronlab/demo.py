@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -29,16 +30,15 @@ def put_local_image(target: Any) -> str:
     manifest = json.dumps({"schemaVersion": 2, "mediaType": media_type, "layers": [],
                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0,
                                       "digest": "sha256:" + hashlib.sha256(b"neuronlab-local").hexdigest()}})
-    try:
+    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
         ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest, imageTag="latest",
                       imageManifestMediaType=media_type)
-    except ecr.exceptions.ImageAlreadyExistsException:
-        pass
     return f"{repository['repositoryUri']}:latest"
 
 
 def notebook_status_code(url: str, token: str) -> int:
-    request = urllib.request.Request(url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"})
+    request = urllib.request.Request(  # noqa: S310 (the LocalCloud notebook's http URL)
+        url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (localhost URL)
             return response.status
@@ -69,7 +69,8 @@ def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, qui
     benchmarks = target.request("GET", "/benchmarks", params={"environment": DEMO, "limit": "1"})["benchmarks"]
     api_status = 0
     if record.get("url") and record.get("tokenSecretArn"):
-        token = target.boto3_client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
+        secrets = target.boto3_client("secretsmanager")
+        token = secrets.get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
         api_status = notebook_status_code(record["url"], token)
     return {
         "execution": {"status": execution["status"], "arn": execution["executionArn"],

@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.models.benchmark import BenchmarkResult
 
-TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # set by the RunBenchmark step; never passed on the command line
+TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # noqa: S105 (a variable name) - set by the RunBenchmark step; never passed on the command line
 HEARTBEAT_SECONDS = 60
 
 

@@ -49,10 +49,16 @@ def load(name: str, batch_size: int, sequence_length: int) -> LoadedModel:
     if name == "noop":
         examples = (_random_inputs(batch_size, sequence_length, 1), _random_inputs(batch_size, sequence_length, 2))
         return LoadedModel(name, NoopModel().eval(), examples)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+    )
 
     if name in RANDOM_CONFIGS:
-        config = BertConfig(num_labels=2, torchscript=True, **RANDOM_CONFIGS[name])
+        settings: dict[str, Any] = {"num_labels": 2, "torchscript": True, **RANDOM_CONFIGS[name]}
+        config = BertConfig(**settings)
         module = BertForSequenceClassification(config).eval()
         examples = (_random_inputs(batch_size, sequence_length, 1, config.vocab_size),
                     _random_inputs(batch_size, sequence_length, 2, config.vocab_size))

@@ -10,6 +10,7 @@ Each tick it reconciles moto's ECS state with local processes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from moto.autoscaling.models import autoscaling_backends
 from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -28,10 +30,9 @@ from moto.ecs.models import ecs_backends
 from moto.elbv2.models import FakeLoadBalancer
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
-from moto.secretsmanager.models import secretsmanager_backends
+from orchestrator.domain import instance_types
 
 from localcloud import faults
-from orchestrator.domain import instance_types
 
 TICK_SECONDS = 0.2
 
@@ -50,10 +51,8 @@ def _stop(process: subprocess.Popen, grace: float = 5.0) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=grace)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=grace)
 
 
@@ -114,11 +113,10 @@ class Agent:
                 continue
             instance = group.instance_states[0].instance
             container_instance = self.ecs.register_container_instance(cluster.name, instance.id)
-            try:
-                spec = instance_types.lookup(instance.instance_type)
-                cpu, memory = spec.vcpus * 1024, int(spec.memory_mib * 0.9)
-            except Exception:
+            if instance.instance_type not in instance_types.supported():
                 continue  # keep moto's default size
+            spec = instance_types.lookup(instance.instance_type)
+            cpu, memory = spec.vcpus * 1024, int(spec.memory_mib * 0.9)
             for resources in (container_instance.registered_resources, container_instance.remaining_resources):
                 for resource in resources:
                     if resource["name"] == "CPU":
@@ -157,8 +155,8 @@ class Agent:
         balancer = next(r for r in stack.resource_map._parsed_resources.values() if isinstance(r, FakeLoadBalancer))
         port = balancer.dns_name.rsplit(":", 1)[1]
         secret_arn = stack.resource_map.resolved_parameters["TokenSecretArn"]
-        token = secretsmanager_backends[self.account][self.region].get_secret_value(
-            secret_arn, version_id=None, version_stage=None)["SecretString"]
+        token = boto3.client("secretsmanager", region_name=self.region).get_secret_value(
+            SecretId=secret_arn)["SecretString"]
         home = self.state_dir / "homes" / env
         home.mkdir(parents=True, exist_ok=True)
         command = faults.notebook_command([
@@ -178,7 +176,7 @@ class Agent:
         return Managed(process=process, log=log)
 
     def _tasks(self) -> None:
-        for cluster_name, tasks in list(self.ecs.tasks.items()):
+        for _cluster_name, tasks in list(self.ecs.tasks.items()):
             for arn, task in list(tasks.items()):
                 managed = self.tasks.get(arn)
                 if managed is None and task.last_status == "RUNNING" and task.desired_status == "RUNNING":

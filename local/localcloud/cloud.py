@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +79,8 @@ class LocalCloud:
         import boto3
 
         ecr = boto3.client("ecr", region_name=REGION)
-        try:
+        with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
             ecr.create_repository(repositoryName=LOCAL_IMAGE_REPOSITORY)
-        except ecr.exceptions.RepositoryAlreadyExistsException:
-            pass
         manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                                "config": {"digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest()},
                                "layers": []})

@@ -50,8 +50,9 @@ def translate(root: Path = ROOT, region: str = "us-east-1") -> dict[str, Any]:
         props.pop("DefinitionS3Location", None)
         props.pop("DefinitionSubstitutions", None)
         for key, value in substitutions.items():
-            resource, attribute = value["Fn::GetAtt"] if isinstance(value, dict) else (None, None)
-            text = text.replace("${%s}" % key, "${%s.%s}" % (resource, attribute) if resource else str(value))
+            # ${Name} -> ${Resource.Attribute}: a single-string Fn::Sub leaves $$.Task.Token alone
+            resource, attribute = value["Fn::GetAtt"]
+            text = text.replace(f"${{{key}}}", f"${{{resource}.{attribute}}}")
         props["DefinitionString"] = {"Fn::Sub": text}
     return cfn
 

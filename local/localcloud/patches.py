@@ -52,7 +52,7 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         # Every function of template.yaml gets the same Globals; the union is consistent.
         os.environ.update({k: str(v) for k, v in (self.environment_vars or {}).items()})
         settings.cache_clear()
-    module_name, function_name = self.handler.rsplit(".", 1)
+    module_name, function_name = str(self.handler).rsplit(".", 1)
     context = SimpleNamespace(
         function_name=self.function_name, function_version="$LATEST", invoked_function_arn=self.function_arn,
         memory_limit_in_mb=int(self.memory_size or 128), aws_request_id=str(uuid.uuid4()),
@@ -121,8 +121,8 @@ def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudforma
 def _send_task_failure(self: StepFunctionResponse) -> Any:
     from moto.core.responses import EmptyResult
 
-    self.stepfunction_backend.send_task_failure(
-        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+    self.stepfunction_backend.send_task_failure(  # the executing (parser) backend takes a cause
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))  # type: ignore[call-arg]
     return EmptyResult()
 
 

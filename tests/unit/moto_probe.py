@@ -48,7 +48,8 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     # 3. Fn::GetAtt Child.Outputs.X on a nested stack
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="probe-bucket")
-    child = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}}, "Outputs": {"Name": {"Value": {"Fn::GetAtt": ["T", "TopicName"]}}}}
+    child = {"Resources": {"T": {"Type": "AWS::SNS::Topic"}},
+             "Outputs": {"Name": {"Value": {"Fn::GetAtt": ["T", "TopicName"]}}}}
     s3.put_object(Bucket="probe-bucket", Key="child.json", Body=json.dumps(child).encode())
     parent = {"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack",
                                       "Properties": {"TemplateURL": "https://probe-bucket.s3.amazonaws.com/child.json"}}},
@@ -64,8 +65,8 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     # 4. Load balancers have an AWS DNS name nothing local listens on
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
-               for i, z in ((1, "a"), (2, "b"))]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
+        "Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
     balancer = boto3.client("elbv2").create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]
     gaps["lb_dns_not_local"] = balancer["DNSName"].endswith("amazonaws.com")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from orchestrator.domain import benchmarks, instance_types
 from orchestrator.errors import InvalidRequest
 

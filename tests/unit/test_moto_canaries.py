@@ -14,9 +14,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from localcloud import patches
+from moto import mock_aws
 
 PROBE = Path(__file__).with_name("moto_probe.py")
 

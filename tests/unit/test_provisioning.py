@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-
 from orchestrator.adapters import cloudformation, ecr
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import provisioning
@@ -19,10 +19,8 @@ REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab"
 
 def _push(tag: str) -> str:
     client = boto3.client("ecr")
-    try:
+    with contextlib.suppress(client.exceptions.RepositoryAlreadyExistsException):
         client.create_repository(repositoryName="neuronlab")
-    except client.exceptions.RepositoryAlreadyExistsException:
-        pass
     manifest = json.dumps({"schemaVersion": 2, "config": {"digest": "sha256:" + "a" * 64}, "layers": []})
     return client.put_image(repositoryName="neuronlab", imageManifest=manifest, imageTag=tag,
                             imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")[
@@ -113,7 +111,6 @@ def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str
 
 def test_stack_failure_reason_is_the_first_failed_resource(aws_env: None) -> None:
     from moto import mock_aws
-
     from orchestrator.adapters import aws
 
     with mock_aws():

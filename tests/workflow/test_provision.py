@@ -12,10 +12,10 @@ import urllib.request
 
 import boto3
 import pytest
-
 from localcloud import faults
 from localcloud.cloud import LOCAL_IMAGE, LocalCloud
 from orchestrator.adapters.dynamodb import EnvironmentStore
+
 from tests.workflow.conftest import start, visited_states, wait
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 def api_status(url: str, token: str | None) -> int:
     headers = {"Authorization": f"token {token}"} if token else {}
-    request = urllib.request.Request(url + "api/status", headers=headers)
+    request = urllib.request.Request(url + "api/status", headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status

@@ -51,7 +51,8 @@ class EnvironmentStore:
 
     def list(self) -> list[dict[str, Any]]:
         # The environments table holds one small item per environment: a Scan is its listing.
-        items, kwargs = [], {}
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
         while True:
             page = self._table.scan(**kwargs)
             items += [_from_item(i) for i in page["Items"]]

@@ -12,7 +12,9 @@ def api_status(base_url: str, token: str, timeout: float = 5.0) -> tuple[int, di
 
     The token travels in the Authorization header, never in the URL (URLs end up in logs).
     """
-    request = urllib.request.Request(
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"notebook URL must be http(s): {base_url!r}")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         base_url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"}
     )
     try:

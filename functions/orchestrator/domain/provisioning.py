@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import UTC, datetime
@@ -176,10 +177,8 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
 def failure_reason(error: dict[str, Any]) -> str:
     """Readable reason from a Catch's {Error, Cause}; Lambda causes are JSON with errorMessage."""
     cause = error.get("Cause") or ""
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)
-    except (ValueError, AttributeError):
-        pass
     return f"{error.get('Error', 'Error')}: {cause}" if cause else str(error.get("Error", "unknown failure"))
 
 

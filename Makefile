@@ -1,0 +1,59 @@
+# NeuronLab: `make demo` runs the main job on LocalCloud, `make test` runs every suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM_CLI_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: install demo test test-unit test-workflow test-infrastructure test-e2e lint check bench down clean
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml functions/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[local,dev]'
+	touch $@
+
+# The SAM CLI pins its own aws-sam-translator and boto3: it gets a virtual environment of its own.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/neuronlab demo
+
+down:
+	$(BIN)/neuronlab local down
+
+test: install
+	$(BIN)/pytest tests
+
+test-unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+test-workflow: $(VENV)/.installed
+	$(BIN)/pytest tests/workflow
+
+test-infrastructure: install
+	$(BIN)/pytest tests/infrastructure
+
+test-e2e: $(VENV)/.installed
+	$(BIN)/pytest tests/e2e
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy functions/orchestrator cli/neuronlab local/localcloud container/neuronbench
+
+check: lint test
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/demo.py
+
+clean:
+	-$(BIN)/neuronlab local down
+	rm -rf $(VENV) $(SAM_VENV) .neuronlab .aws-sam bench-results

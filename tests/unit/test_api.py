@@ -44,11 +44,20 @@ def test_start_records_provisioning_and_starts_the_workflow(state_machine: str) 
     assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30}
 
 
-def test_second_start_while_provisioning_is_a_conflict(state_machine: str) -> None:
+def test_another_start_while_provisioning_is_a_conflict(state_machine: str) -> None:
     assert call("POST", "/environments", {"name": "demo"})[0] == 202
-    status, body = call("POST", "/environments", {"name": "demo"})
+    status, body = call("POST", "/environments", {"name": "demo", "instanceType": "trn1.2xlarge"})
     assert status == 409
     assert "PROVISIONING" in body["message"]
+
+
+def test_a_retried_start_gets_the_first_answer_not_a_second_workflow(state_machine: str) -> None:
+    first = call("POST", "/environments", {"name": "demo"})
+    retry = call("POST", "/environments", {"name": "demo"})
+    assert first[0] == retry[0] == 202
+    assert retry[1]["executionArn"] == first[1]["executionArn"]
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=state_machine)["executions"]
+    assert len(executions) == 1
 
 
 @pytest.mark.parametrize(

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from pydantic import ValidationError
 
 from orchestrator.domain import environments
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
-from orchestrator.models.environment import StartRequest
+from orchestrator.models.environment import StartCommand, StartRequest
 from orchestrator.observability import lambda_entry, logger
+from orchestrator.settings import settings
 
 app = APIGatewayRestResolver()
 
 MAX_PAGE = 100
+# A client that retries a start (timeout, lost response) within this window gets the same answer
+# instead of a 409 from its own first attempt.
+START_IDEMPOTENCY_SECONDS = 300
+
+
+def _start(command: StartCommand) -> dict[str, Any]:
+    return environments.start(command.request, command.source_ip)
+
+
+@lru_cache(maxsize=4)
+def _idempotent_start(table_name: str) -> Any:
+    return idempotent_function(
+        _start, data_keyword_argument="command",
+        persistence_store=DynamoDBPersistenceLayer(table_name=table_name),
+        config=IdempotencyConfig(expires_after_seconds=START_IDEMPOTENCY_SECONDS),
+    )
 
 
 def _error(status: int, message: str, details: list[str] | None = None) -> Response:
@@ -61,9 +84,10 @@ def start_environment() -> Response:
     body = app.current_event.json_body
     if not isinstance(body, dict):
         raise InvalidRequest("body: must be a JSON object")
-    request = StartRequest.model_validate(body)
-    source_ip = app.current_event.request_context.identity.source_ip
-    record = environments.start(request, source_ip)
+    command = StartCommand(request=StartRequest.model_validate(body),
+                           source_ip=app.current_event.request_context.identity.source_ip)
+    table = settings().idempotency_table
+    record = _idempotent_start(table)(command=command) if table else _start(command)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
 
 

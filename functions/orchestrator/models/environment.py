@@ -53,6 +53,13 @@ class StartRequest(BaseModel):
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
 
 
+class StartCommand(BaseModel):
+    """A start request with its caller: the unit the API makes idempotent."""
+
+    request: StartRequest
+    source_ip: str | None = None
+
+
 class Environment(BaseModel):
     """The environments table item. Every environment has exactly one, always in a defined state."""
 

@@ -122,3 +122,11 @@ def test_stack_failure_reason_is_the_first_failed_resource(aws_env: None) -> Non
         assert cloudformation.describe("neuronlab-env-missing").status is None
         assert "without a resource failure event" in cloudformation.failure_reason("neuronlab-env-x")
         aws.reset()
+
+
+def test_a_run_on_a_host_outside_the_price_table_has_no_cost(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    stored = provisioning.store_metrics(_result(100.0, 0, instance_type="laptop"))
+    item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
+        Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
+    assert "costPerMillionUsd" not in item and stored["verdict"] == "baseline"

@@ -151,10 +151,9 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
     store = BenchmarkStore(settings().benchmarks_table)
     run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
     verdict, ratio = benchmarks.verdict(parsed.throughput, store.series_throughputs(parsed.series, run_key))
-    try:
-        hourly = instance_types.lookup(parsed.instance_type).hourly_usd
-    except Exception:  # a CPU run outside the table (LocalCloud's host) has no price
-        hourly = None
+    # a run on a host outside the table (a laptop, a CI runner) has no price
+    known = parsed.instance_type in instance_types.supported()
+    hourly = instance_types.lookup(parsed.instance_type).hourly_usd if known else None
     item = {
         **parsed.model_dump(mode="json"),
         "series": parsed.series,

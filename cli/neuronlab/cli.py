@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Annotated, Any
 
 import requests
@@ -112,12 +113,15 @@ def _environment_view(record: dict[str, Any]) -> None:
 
 
 def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        return target.request(method, path, **kwargs)
-    except ApiError as error:
-        _fail(str(error), 2)
-    except requests.ConnectionError as error:
-        _fail(f"cannot reach {target.api_url}: {error}")
+    for attempt in (1, 2):  # one retry; a start carries a clientToken, so its retry is safe
+        try:
+            return target.request(method, path, **kwargs)
+        except ApiError as error:
+            _fail(str(error), 2)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            if attempt == 2:
+                _fail(f"cannot reach {target.api_url}: {error}")
+            time.sleep(1)
 
 
 # ------------------------------------------------------------------ environments
@@ -138,7 +142,8 @@ def start(
     """Start an environment: cold start creates its stacks, a stopped one only scales up."""
     target = _target(use_local)
     body: dict[str, Any] = {"name": name, "instanceType": instance_type, "benchmark": not no_benchmark,
-                            "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds}
+                            "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds,
+                            "clientToken": uuid.uuid4().hex}
     if image:
         body["image"] = image
     if allow_cidr:

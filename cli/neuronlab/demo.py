@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
+from localcloud import images
 from rich.console import Console
 
 from neuronlab import local
 from neuronlab.client import ApiError, resolve
 
 DEMO = "demo"
-REPOSITORY = "neuronlab"
-
-
-def put_local_image(target: Any) -> str:
-    """An image record in LocalCloud's ECR; LocalCloud runs the notebook and harness from this checkout."""
-    ecr = target.boto3_client("ecr")
-    try:
-        repository = ecr.create_repository(repositoryName=REPOSITORY)["repository"]
-    except ecr.exceptions.RepositoryAlreadyExistsException:
-        repository = ecr.describe_repositories(repositoryNames=[REPOSITORY])["repositories"][0]
-    media_type = "application/vnd.docker.distribution.manifest.v2+json"
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": media_type, "layers": [],
-                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 0,
-                                      "digest": "sha256:" + hashlib.sha256(b"neuronlab-local").hexdigest()}})
-    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):
-        ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest, imageTag="latest",
-                      imageManifestMediaType=media_type)
-    return f"{repository['repositoryUri']}:latest"
 
 
 def notebook_status_code(url: str, token: str) -> int:
@@ -52,7 +32,7 @@ def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, qui
     with console.status("starting LocalCloud"):
         state, _ = local.up()
     target = resolve(use_local=True)
-    image = put_local_image(target)
+    image = images.put_image(target.boto3_client("ecr"))
     begin = time.monotonic()
     try:
         record = target.request("POST", "/environments", body={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +10,13 @@ from typing import Any
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from localcloud import deploy, patches
+from localcloud import deploy, images, patches
 from localcloud.agent import Agent
 from localcloud.apigateway import ApiServer
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-LOCAL_IMAGE_REPOSITORY = "neuronlab"
-LOCAL_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{LOCAL_IMAGE_REPOSITORY}:latest"
+LOCAL_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{images.REPOSITORY}:latest"
 
 # What the handlers see in-process; the emulation needs no real credentials.
 PROCESS_ENV = {
@@ -72,21 +70,9 @@ class LocalCloud:
         return resources[0]["PhysicalResourceId"]
 
     def put_local_image(self, tag: str = "latest") -> str:
-        """An image record in the emulated ECR (LocalCloud runs the harness from the source tree)."""
-        import hashlib
-        import json
-
         import boto3
 
-        ecr = boto3.client("ecr", region_name=REGION)
-        with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
-            ecr.create_repository(repositoryName=LOCAL_IMAGE_REPOSITORY)
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                               "config": {"digest": "sha256:" + hashlib.sha256(tag.encode()).hexdigest()},
-                               "layers": []})
-        ecr.put_image(repositoryName=LOCAL_IMAGE_REPOSITORY, imageManifest=manifest, imageTag=tag,
-                      imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
-        return LOCAL_IMAGE.rsplit(":", 1)[0] + f":{tag}"
+        return images.put_image(boto3.client("ecr", region_name=REGION), tag)
 
     def status(self) -> dict[str, Any]:
         return {"apiUrl": self.api.url, "awsEndpoint": self.aws_endpoint, "region": REGION,

@@ -44,16 +44,17 @@ def test_start_records_provisioning_and_starts_the_workflow(state_machine: str) 
     assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30}
 
 
-def test_another_start_while_provisioning_is_a_conflict(state_machine: str) -> None:
-    assert call("POST", "/environments", {"name": "demo"})[0] == 202
-    status, body = call("POST", "/environments", {"name": "demo", "instanceType": "trn1.2xlarge"})
+@pytest.mark.parametrize("second", [{"name": "demo"}, {"name": "demo", "clientToken": "attempt-2"}])
+def test_another_start_while_provisioning_is_a_conflict(state_machine: str, second: dict) -> None:
+    assert call("POST", "/environments", {"name": "demo", "clientToken": "attempt-1"})[0] == 202
+    status, body = call("POST", "/environments", second)
     assert status == 409
     assert "PROVISIONING" in body["message"]
 
 
 def test_a_retried_start_gets_the_first_answer_not_a_second_workflow(state_machine: str) -> None:
-    first = call("POST", "/environments", {"name": "demo"})
-    retry = call("POST", "/environments", {"name": "demo"})
+    first = call("POST", "/environments", {"name": "demo", "clientToken": "attempt-1"})
+    retry = call("POST", "/environments", {"name": "demo", "clientToken": "attempt-1"})
     assert first[0] == retry[0] == 202
     assert retry[1]["executionArn"] == first[1]["executionArn"]
     executions = boto3.client("stepfunctions").list_executions(stateMachineArn=state_machine)["executions"]
@@ -67,6 +68,7 @@ def test_a_retried_start_gets_the_first_answer_not_a_second_workflow(state_machi
         ({"name": "demo", "allowCidrs": ["0.0.0.0/0"]}, "allowCidrs.0"),
         ({"name": "demo", "allowCidrs": ["300.1.1.1/32"]}, "allowCidrs.0"),
         ({"name": "demo", "benchmarkSeconds": 0}, "benchmarkSeconds"),
+        ({"name": "demo", "clientToken": "not a token!"}, "clientToken"),
         ({}, "name"),
     ],
 )

@@ -23,8 +23,8 @@ from orchestrator.settings import settings
 app = APIGatewayRestResolver()
 
 MAX_PAGE = 100
-# A client that retries a start (timeout, lost response) within this window gets the same answer
-# instead of a 409 from its own first attempt.
+# A client that retries a start with the same clientToken (timeout, lost response) within this window
+# gets the first attempt's answer instead of a 409 caused by that attempt.
 START_IDEMPOTENCY_SECONDS = 300
 
 
@@ -87,7 +87,8 @@ def start_environment() -> Response:
     command = StartCommand(request=StartRequest.model_validate(body),
                            source_ip=app.current_event.request_context.identity.source_ip)
     table = settings().idempotency_table
-    record = _idempotent_start(table)(command=command) if table else _start(command)
+    idempotent = table and command.request.client_token
+    record = _idempotent_start(table)(command=command) if idempotent else _start(command)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
 
 

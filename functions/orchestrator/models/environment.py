@@ -51,6 +51,8 @@ class StartRequest(BaseModel):
     benchmark: bool = True
     benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
+    # Same token, same answer: a client retrying a start sends the token of its first attempt.
+    client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 
 
 class StartCommand(BaseModel):

@@ -53,6 +53,7 @@ check: lint test
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/demo.py
+	$(BIN)/python bench/harness.py
 
 clean:
 	-$(BIN)/neuronlab local down

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import boto3
+
 from localcloud.deploy import translate
 
 _TABLE_ENV = {"EnvironmentsTable": "ENVIRONMENTS_TABLE", "BenchmarksTable": "BENCHMARKS_TABLE",

@@ -91,7 +91,7 @@ def _benchmark_table(item: dict[str, Any]) -> Table:
             ("max |logit diff| vs CPU",
              f"{item['correctness']['max_abs_diff']:.3g}" if item.get("correctness") else "-"),
             ("verdict", str(item.get("verdict", "-"))),
-            ("cost / million", f"${item['costPerMillionUsd']:.2f}" if item.get("costPerMillionUsd") else "-")]
+            ("cost / million", f"${item['cost_per_million_usd']:.2f}" if item.get("cost_per_million_usd") else "-")]
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from localcloud import images
 from rich.console import Console
 
+from localcloud import images
 from neuronlab import local
 from neuronlab.client import ApiError, resolve
 

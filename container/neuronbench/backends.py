@@ -36,33 +36,46 @@ def choose(requested: str) -> str:
     return requested
 
 
-def prepare(backend: str, model: LoadedModel, cache_dir: Path | None) -> tuple[Runner, Callable[[], None]]:
-    """The callable that runs one inference on the backend, and a synchronize function."""
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def neuron_cores() -> int:
+    """NeuronCores visible to this process (NEURON_RT_VISIBLE_CORES narrows them)."""
+    visible = os.environ.get("NEURON_RT_VISIBLE_CORES")
+    if visible:
+        first, _, last = visible.partition("-")
+        return int(last or first) - int(first) + 1 if last else len(visible.split(","))
+    return 2 * len(glob.glob("/dev/neuron*"))  # Inf2/Trn1: two cores per device
+
+
+def intra_op_threads(threads: int) -> int:
+    """torch threads per inference on CPU so that concurrent threads never oversubscribe the cores."""
+    return max(1, cores() // threads)
+
+
+def prepare(backend: str, model: LoadedModel, copies: int,
+            cache_dir: Path | None) -> tuple[list[Runner], Callable[[], None] | None]:
+    """`copies` callables that each run one inference, and a synchronize function (None: not needed).
+
+    Neuron loads each copy separately so the runtime places them on different NeuronCores; on
+    CUDA and CPU the copies share one module (threads still run concurrently).
+    """
     example = model.examples[0]
     if backend == "neuron":
         import torch_neuronx  # type: ignore[import-not-found]
 
         key = hashlib.sha256(f"{model.name}{[tuple(t.shape) for t in example]}".encode()).hexdigest()[:16]
-        artifact = (cache_dir / f"{key}.pt") if cache_dir else None
-        if artifact and artifact.exists():  # compiled once per model and shape, kept on /home
-            traced = torch.jit.load(str(artifact))
-        else:
-            traced = torch_neuronx.trace(model.module, example)
-            if artifact:
-                artifact.parent.mkdir(parents=True, exist_ok=True)
-                torch.jit.save(traced, str(artifact))
-        return traced, lambda: None
+        artifact = (cache_dir or Path.home() / ".cache" / "neuronbench") / f"{key}.pt"
+        if not artifact.exists():  # compiled once per model and input shape, kept on EFS /home
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            torch.jit.save(torch_neuronx.trace(model.module, example), str(artifact))
+        return [torch.jit.load(str(artifact)) for _ in range(copies)], None
     if backend == "cuda":
         module = model.module.to("cuda")
 
         def run_cuda(*inputs: torch.Tensor) -> Any:
             return module(*(t.to("cuda", non_blocking=True) for t in inputs))
 
-        return run_cuda, torch.cuda.synchronize
-    return model.module, lambda: None
-
-
-def cpu_threads(models: int, threads: int) -> int:
-    """Intra-op threads per inference so that models x threads do not oversubscribe the cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, threads))
+        return [run_cuda] * copies, torch.cuda.synchronize
+    return [model.module] * copies, None

@@ -1,4 +1,4 @@
-"""python -m neuronbench run --model M --backend auto --duration S --json"""
+"""python -m neuronbench run --model M --backend auto --scenario latency|throughput|all --duration S --json"""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.models.benchmark import BenchmarkResult
+from orchestrator.domain import benchmarks, instance_types
+from orchestrator.models.benchmark import BenchmarkResult, SweepPoint
 
-TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # noqa: S105 (a variable name) - set by the RunBenchmark step; never passed on the command line
+TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # noqa: S105 (a variable name) - set by the RunBenchmark step, never on the command line
 HEARTBEAT_SECONDS = 60
+
+
+class CorrectnessFailed(Exception):
+    """The accelerated outputs differ from the CPU reference beyond the tolerance."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,16 +30,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="benchmark one model and report the result")
     run.add_argument("--model", default="random:bert-base",
-                     help="Hugging Face name or local path, random:bert-base|random:bert-tiny (offline), or noop")
+                     help="Hugging Face name or local path, random:bert-base|random:bert-tiny (offline), "
+                          "or noop (the harness's own overhead)")
     run.add_argument("--backend", default="auto", choices=["auto", "neuron", "cuda", "cpu"])
-    run.add_argument("--duration", type=float, default=10.0, help="seconds of timed inference (after warm-up)")
-    run.add_argument("--min-samples", type=int, default=20)
-    run.add_argument("--warmup", type=int, default=8)
+    run.add_argument("--scenario", default="latency", choices=["latency", "throughput", "all"])
+    run.add_argument("--duration", type=float, default=10.0,
+                     help="timed seconds per configuration (warm-up excluded)")
+    run.add_argument("--min-samples", type=int, default=20, help="per configuration, even past --duration")
+    run.add_argument("--warmup", type=int, default=8, help="untimed inferences per model copy")
     run.add_argument("--batch-size", type=int, default=1)
     run.add_argument("--sequence-length", type=int, default=128)
-    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--max-models", type=int, help="cap the throughput sweep's model copies")
+    run.add_argument("--max-threads", type=int, help="cap the throughput sweep's threads")
     run.add_argument("--tolerance", type=float, default=0.05, help="max |logit diff| against the CPU reference")
     run.add_argument("--instance-type", default=os.environ.get("NEURONLAB_INSTANCE_TYPE", "local"))
+    run.add_argument("--hourly-price", type=float,
+                     help="USD per hour, for instance types outside NeuronLab's table")
     run.add_argument("--environment", default=None)
     run.add_argument("--image-digest", default=None)
     run.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "neuronbench",
@@ -68,39 +79,77 @@ def _versions(backend: str) -> dict[str, str]:
     return versions
 
 
+def _hourly_price(args: argparse.Namespace) -> float | None:
+    if args.hourly_price is not None:
+        return args.hourly_price
+    if args.instance_type in instance_types.supported():
+        return instance_types.lookup(args.instance_type).hourly_usd
+    return None
+
+
 def benchmark(args: argparse.Namespace, heartbeat: Any = None) -> BenchmarkResult:
     import torch
 
-    from neuronbench import backends, models, runner
+    from neuronbench import backends, models, runner, scenarios
 
     started = datetime.now(UTC)
     backend = backends.choose(args.backend)
-    if backend == "cpu":
-        torch.set_num_threads(backends.cpu_threads(1, args.threads))
     _progress(f"loading {args.model} (batch {args.batch_size}, sequence {args.sequence_length}) for {backend}")
     loaded = models.load(args.model, args.batch_size, args.sequence_length)
-    run, synchronize = backends.prepare(backend, loaded, args.cache_dir)
-    check = runner.logits_check(loaded.module, run, loaded.examples, args.tolerance)
+    configs = ([scenarios.LATENCY] if args.scenario in ("latency", "all") else []) + (
+        scenarios.throughput_sweep(backend, backends.neuron_cores(), args.max_models, args.max_threads)
+        if args.scenario in ("throughput", "all") else [])
+    copies, synchronize = backends.prepare(backend, loaded, max(c.models for c in configs), args.cache_dir)
+
+    check = runner.logits_check(loaded.module, copies[0], loaded.examples, args.tolerance)
     _progress(f"correctness: max |diff| {check['max_abs_diff']:.3g}, classes agree: {check['classes_agree']}")
-    _progress(f"timing for {args.duration:g} s (at least {args.min_samples} samples, {args.warmup} warm-up)")
-    measured = runner.measure(run, loaded.examples[0], duration_s=args.duration, min_samples=args.min_samples,
-                              warmup=args.warmup, threads=args.threads, synchronize=synchronize,
-                              heartbeat=heartbeat)
-    finished = datetime.now(UTC)
+    if check["max_abs_diff"] > args.tolerance or not check["classes_agree"]:
+        raise CorrectnessFailed(f"outputs differ from the CPU reference: max |diff| {check['max_abs_diff']:.3g} "
+                                f"(tolerance {args.tolerance:g}), classes agree: {check['classes_agree']}")
+
+    points: list[tuple[scenarios.Config, runner.Measurement, int | None]] = []
+    for config in configs:
+        intra = None
+        if backend == "cpu":
+            intra = backends.intra_op_threads(config.threads)
+            torch.set_num_threads(intra)
+        _progress(f"{config.models} model(s) x {config.threads} thread(s): {args.duration:g} s, "
+                  f">= {args.min_samples} samples, {args.warmup} warm-up each")
+        measured = runner.measure(copies[: config.models], loaded.examples[0], duration_s=args.duration,
+                                  min_samples=args.min_samples, warmup=args.warmup, threads=config.threads,
+                                  synchronize=synchronize, heartbeat=heartbeat)
+        latency = measured.percentiles_ms()
+        _progress(f"  {measured.samples} samples, {measured.throughput(args.batch_size):.1f}/s, "
+                  f"p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
+        points.append((config, measured, intra))
+
+    sweep = [SweepPoint(models=c.models, threads=c.threads, intra_op_threads=intra,
+                        inferences=m.samples * args.batch_size, duration_s=m.wall_ns / 1e9,
+                        throughput=m.throughput(args.batch_size), latency_ms=m.percentiles_ms())
+             for c, m, intra in points if args.scenario != "latency" and c is not scenarios.LATENCY]
+    headline_config, headline, _ = (points[0] if args.scenario in ("latency", "all")
+                                    else max(points, key=lambda p: p[1].throughput(args.batch_size)))
+    throughput = headline.throughput(args.batch_size)
+    hourly = _hourly_price(args)
     result = BenchmarkResult(
-        run_id=uuid.uuid4().hex[:12], model=args.model, backend=backend, instance_type=args.instance_type,
-        batch_size=args.batch_size, sequence_length=args.sequence_length, models=1, threads=args.threads,
-        warmup=measured.warmup, duration_s=measured.wall_ns / 1e9, inferences=measured.samples * args.batch_size,
-        throughput=measured.throughput(args.batch_size), latency_ms=measured.percentiles_ms(),
-        correctness=check, versions=_versions(backend), image_digest=args.image_digest,
-        environment=args.environment, started_at=started, finished_at=finished,
+        run_id=uuid.uuid4().hex[:12], model=args.model, backend=backend, scenario=args.scenario,
+        instance_type=args.instance_type, batch_size=args.batch_size, sequence_length=args.sequence_length,
+        models=headline_config.models, threads=headline_config.threads,
+        warmup=sum(m.warmup for _, m, _ in points), duration_s=headline.wall_ns / 1e9,
+        inferences=headline.samples * args.batch_size, throughput=throughput,
+        latency_ms=headline.percentiles_ms(), sweep=sweep, correctness=check,
+        cost_per_million_usd=benchmarks.cost_per_million(hourly, throughput) if hourly else None,
+        versions=_versions(backend), image_digest=args.image_digest, environment=args.environment,
+        started_at=started, finished_at=datetime.now(UTC),
     )
-    _progress(f"{result.inferences} inferences, {result.throughput:.1f}/s, p50 {result.latency_ms.p50:.2f} ms, "
-              f"p99 {result.latency_ms.p99:.2f} ms")
+    best = result.best
+    _progress(f"result: {result.throughput:.1f}/s, p50 {result.latency_ms.p50:.3f} ms, "
+              f"p99 {result.latency_ms.p99:.3f} ms"
+              + (f"; best sweep {best.models}x{best.threads}: {best.throughput:.1f}/s" if best else ""))
     return result
 
 
-class _Reporter:
+class Reporter:
     """Reports to Step Functions when the workflow started this task with a token."""
 
     def __init__(self, token: str | None) -> None:
@@ -130,18 +179,16 @@ class _Reporter:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    reporter = _Reporter(os.environ.get(TOKEN_ENV))
+    reporter = Reporter(os.environ.get(TOKEN_ENV))
     try:
         result = benchmark(args, heartbeat=reporter.heartbeat)
     except Exception as error:
         _progress(f"failed: {type(error).__name__}: {error}")
         reporter.failure(error)
-        return 1
+        return 2 if isinstance(error, CorrectnessFailed) else 1
     text = result.model_dump_json()
     if args.output:
         args.output.write_text(text)
     print(text if args.json else json.dumps(json.loads(text), indent=2), flush=True)
     reporter.success(result)
-    if result.correctness and not result.correctness.passed:
-        return 2
     return 0

@@ -1,15 +1,22 @@
-"""The timed loop: warm-up excluded, bounded by duration and a minimum sample count, per-thread buffers."""
+"""The timed loop: warm-up excluded, bounded by duration and a minimum sample count, per-thread buffers.
+
+Each thread appends to its own list (no shared lock in the timed path) and uses model copy
+`thread % models`; wall time runs from the start line to the last thread's exit.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+Clock = Callable[[], int]
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,7 @@ class Measurement:
     latencies_ns: np.ndarray
     wall_ns: int
     warmup: int
+    models: int
     threads: int
 
     @property
@@ -24,56 +32,62 @@ class Measurement:
         return int(self.latencies_ns.size)
 
     def percentiles_ms(self) -> dict[str, float]:
-        points = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
-        values = np.percentile(self.latencies_ns, list(points.values())) / 1e6
-        return {name: float(v) for name, v in zip(points, values, strict=True)}
+        values = np.percentile(self.latencies_ns, list(PERCENTILES.values())) / 1e6
+        return {name: float(v) for name, v in zip(PERCENTILES, values, strict=True)}
 
     def throughput(self, batch_size: int) -> float:
         return self.samples * batch_size / (self.wall_ns / 1e9)
 
 
-def measure(run: Callable[..., Any], inputs: tuple[torch.Tensor, ...], *, duration_s: float, min_samples: int,
-            warmup: int, threads: int = 1, synchronize: Callable[[], None] = lambda: None,
-            heartbeat: Callable[[], None] | None = None) -> Measurement:
+def measure(models: Sequence[Callable[..., Any]], inputs: tuple[torch.Tensor, ...], *, duration_s: float,
+            min_samples: int, warmup: int, threads: int = 1, synchronize: Callable[[], None] | None = None,
+            heartbeat: Callable[[], None] | None = None, clock: Clock = time.perf_counter_ns) -> Measurement:
+    """Run `threads` threads until `duration_s` has passed and `min_samples` were taken in all."""
     with torch.inference_mode():
-        for _ in range(warmup):
-            run(*inputs)
-        synchronize()
-        buffers: list[list[int]] = [[] for _ in range(threads)]
-        start_line = threading.Barrier(threads + 1)
-        per_thread_min = -(-min_samples // threads)
-        deadline_ns: list[int] = [0]
+        for model in models:
+            for _ in range(warmup):
+                model(*inputs)
+        if synchronize is not None:
+            synchronize()
+    buffers: list[list[int]] = [[] for _ in range(threads)]
+    start_line = threading.Barrier(threads + 1)
+    per_thread_min = -(-min_samples // threads)  # ceil
+    deadline = [0]
 
-        def worker(samples: list[int]) -> None:
-            clock = time.perf_counter_ns
-            with torch.inference_mode():
-                start_line.wait()
-                while True:
-                    t0 = clock()
-                    run(*inputs)
+    def worker(run: Callable[..., Any], samples: list[int]) -> None:
+        append = samples.append
+        with torch.inference_mode():
+            start_line.wait()
+            end = deadline[0]  # set before the start line opens
+            while True:
+                t0 = clock()
+                run(*inputs)
+                if synchronize is not None:
                     synchronize()
-                    t1 = clock()
-                    samples.append(t1 - t0)
-                    if t1 >= deadline_ns[0] and len(samples) >= per_thread_min:
-                        return
+                t1 = clock()
+                append(t1 - t0)
+                if t1 >= end and len(samples) >= per_thread_min:
+                    return
 
-        pool = [threading.Thread(target=worker, args=(b,), daemon=True) for b in buffers]
-        for thread in pool:
-            thread.start()
-        begin = time.perf_counter_ns()
-        deadline_ns[0] = begin + int(duration_s * 1e9)
-        start_line.wait()
-        while any(t.is_alive() for t in pool):
-            for thread in pool:
-                thread.join(timeout=5)
+    pool = [threading.Thread(target=worker, args=(models[i % len(models)], buffers[i]), daemon=True)
+            for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    begin = clock()
+    deadline[0] = begin + int(duration_s * 1e9)
+    start_line.wait()
+    for thread in pool:
+        while thread.is_alive():
+            thread.join(timeout=5)
             if heartbeat:
                 heartbeat()
-        wall = time.perf_counter_ns() - begin
-    return Measurement(np.concatenate([np.asarray(b, dtype=np.int64) for b in buffers]), wall, warmup, threads)
+    wall = clock() - begin
+    latencies = np.concatenate([np.asarray(b, dtype=np.int64) for b in buffers])
+    return Measurement(latencies, wall, warmup * len(models), len(models), threads)
 
 
 def logits_check(reference: Callable[..., Any], candidate: Callable[..., Any],
-                 examples: tuple[tuple[torch.Tensor, ...], ...], tolerance: float) -> dict[str, Any]:
+                 examples: Sequence[tuple[torch.Tensor, ...]], tolerance: float) -> dict[str, Any]:
     """Max |difference| of logits against the CPU reference, and whether predicted classes agree."""
     worst, agree = 0.0, True
     with torch.inference_mode():

@@ -30,9 +30,9 @@ from moto.ecs.models import ecs_backends
 from moto.elbv2.models import FakeLoadBalancer
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
-from orchestrator.domain import instance_types
 
 from localcloud import faults
+from orchestrator.domain import instance_types
 
 TICK_SECONDS = 0.2
 

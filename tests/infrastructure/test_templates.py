@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from localcloud.deploy import load_sam_template, translate
 
+from localcloud.deploy import load_sam_template, translate
 from tests.conftest import ROOT
 
 NESTED = sorted((ROOT / "nested").glob("*.yml"))

@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
+
 from orchestrator.adapters import aws
 from orchestrator.settings import settings
-
 from tests.helpers import create_tables_from_template
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from orchestrator.handlers import api
 from orchestrator.settings import settings
-
 from tests.helpers import FakeContext, proxy_event
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest"

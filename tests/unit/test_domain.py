@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from orchestrator.domain import benchmarks, instance_types
 from orchestrator.errors import InvalidRequest
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from orchestrator.models.benchmark import BenchmarkResult
 from orchestrator.models.environment import StartRequest
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize("name", ["a", "Demo", "-demo", "demo-", "x" * 33, "demo_1", "de mo"])

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from localcloud import patches
 from moto import mock_aws
+
+from localcloud import patches
 
 PROBE = Path(__file__).with_name("moto_probe.py")
 

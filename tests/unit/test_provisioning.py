@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+
 from orchestrator.adapters import cloudformation, ecr
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import provisioning
@@ -74,7 +75,7 @@ def test_store_metrics_keeps_history_and_flags_a_regression(tables: dict[str, st
     assert stored["verdict"] == "regression"
     table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
     item = table.get_item(Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
-    assert float(item["costPerMillionUsd"]) == pytest.approx(0.7582 / (1500 * 3600) * 1e6, rel=1e-6)
+    assert float(item["cost_per_million_usd"]) == pytest.approx(0.7582 / (1500 * 3600) * 1e6, rel=1e-6)
     assert float(item["ratioToHistory"]) == pytest.approx(1500 / 2000)
     record = EnvironmentStore(settings().environments_table).get("demo")
     assert record["lastBenchmark"]["run_id"] == "run0" and record["lastBenchmark"]["verdict"] == "regression"
@@ -111,6 +112,7 @@ def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str
 
 def test_stack_failure_reason_is_the_first_failed_resource(aws_env: None) -> None:
     from moto import mock_aws
+
     from orchestrator.adapters import aws
 
     with mock_aws():
@@ -129,4 +131,12 @@ def test_a_run_on_a_host_outside_the_price_table_has_no_cost(tables: dict[str, s
     stored = provisioning.store_metrics(_result(100.0, 0, instance_type="laptop"))
     item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
         Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
-    assert "costPerMillionUsd" not in item and stored["verdict"] == "baseline"
+    assert "cost_per_million_usd" not in item and stored["verdict"] == "baseline"
+
+
+def test_runs_are_compared_only_with_the_same_scenario(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    for minutes_ago in (30, 20, 10):
+        provisioning.store_metrics(_result(5000.0, minutes_ago, scenario="throughput"))
+    # a latency run is slower by nature: against throughput runs it would look like a regression
+    assert provisioning.store_metrics(_result(2000.0, 0, scenario="latency"))["verdict"] == "baseline"

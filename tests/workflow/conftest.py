@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+
 from localcloud import faults
 from localcloud.cloud import LocalCloud
 

@@ -12,10 +12,10 @@ import urllib.request
 
 import boto3
 import pytest
+
 from localcloud import faults
 from localcloud.cloud import LOCAL_IMAGE, LocalCloud
 from orchestrator.adapters.dynamodb import EnvironmentStore
-
 from tests.workflow.conftest import start, visited_states, wait
 
 pytestmark = pytest.mark.slow

@@ -111,14 +111,15 @@ class BenchmarkStore:
     def put(self, item: dict[str, Any]) -> None:
         self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}))
 
-    def series_throughputs(self, series: str, before_run_key: str, limit: int = 10) -> list[float]:
-        """Throughputs of the series' last runs before this one, oldest first."""
+    def series_throughputs(self, series: str, before_run_key: str, scenario: str, limit: int = 10) -> list[float]:
+        """Throughputs of the series' last runs of the same scenario before this one, oldest first."""
         response = self._table.query(
             KeyConditionExpression=Key("series").eq(series) & Key("runKey").lt(before_run_key),
-            ScanIndexForward=False, Limit=limit,
+            FilterExpression=Attr("scenario").eq(scenario),
+            ScanIndexForward=False, Limit=limit * 5,  # Limit counts items before the filter
             ProjectionExpression="#t", ExpressionAttributeNames={"#t": "throughput"},
         )
-        return [float(i["throughput"]) for i in reversed(response["Items"])]
+        return [float(i["throughput"]) for i in reversed(response["Items"][:limit])]
 
     def query(self, *, series: str | None = None, environment: str | None = None,
               filters: dict[str, str] | None = None, limit: int = 50,

@@ -150,15 +150,15 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
         )
     store = BenchmarkStore(settings().benchmarks_table)
     run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
-    verdict, ratio = benchmarks.verdict(parsed.throughput, store.series_throughputs(parsed.series, run_key))
-    # a run on a host outside the table (a laptop, a CI runner) has no price
-    known = parsed.instance_type in instance_types.supported()
-    hourly = instance_types.lookup(parsed.instance_type).hourly_usd if known else None
+    history = store.series_throughputs(parsed.series, run_key, parsed.scenario)
+    verdict, ratio = benchmarks.verdict(parsed.throughput, history)
+    if parsed.cost_per_million_usd is None and parsed.instance_type in instance_types.supported():
+        hourly = instance_types.lookup(parsed.instance_type).hourly_usd
+        parsed.cost_per_million_usd = benchmarks.cost_per_million(hourly, parsed.throughput)
     item = {
         **parsed.model_dump(mode="json"),
         "series": parsed.series,
         "runKey": run_key,
-        "costPerMillionUsd": benchmarks.cost_per_million(hourly, parsed.throughput) if hourly else None,
         "verdict": verdict,
         "ratioToHistory": ratio,
     }

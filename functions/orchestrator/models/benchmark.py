@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 Backend = Literal["neuron", "cuda", "cpu"]
+Scenario = Literal["latency", "throughput", "all"]
 
 
 class Latency(BaseModel):
@@ -39,12 +40,31 @@ class Correctness(BaseModel):
         return self.classes_agree and self.max_abs_diff <= self.tolerance
 
 
+class SweepPoint(BaseModel):
+    """One configuration of the throughput sweep: `models` copies served by `threads` threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: PositiveInt
+    threads: PositiveInt
+    intra_op_threads: PositiveInt | None = None  # CPU only: torch threads per inference
+    inferences: PositiveInt
+    duration_s: PositiveFloat
+    throughput: float = Field(ge=0)
+    latency_ms: Latency
+
+
 class BenchmarkResult(BaseModel):
+    """One run. The headline numbers (models, threads, latency, throughput) are the latency scenario's
+    (1 model, 1 thread) when it ran, else the best configuration of the throughput sweep; `sweep`
+    lists every configuration tried."""
+
     model_config = ConfigDict(extra="forbid")
 
     run_id: str = Field(min_length=1)
     model: str = Field(min_length=1)
     backend: Backend
+    scenario: Scenario = "latency"
     instance_type: str = Field(min_length=1)
     batch_size: PositiveInt
     sequence_length: PositiveInt
@@ -55,12 +75,19 @@ class BenchmarkResult(BaseModel):
     inferences: PositiveInt
     throughput: float = Field(ge=0, description="inferences per second")
     latency_ms: Latency
+    sweep: list[SweepPoint] = Field(default_factory=list)
     correctness: Correctness | None = None
+    cost_per_million_usd: float | None = Field(default=None, ge=0)
     versions: dict[str, str] = Field(default_factory=dict)
     image_digest: str | None = None
     environment: str | None = None
     started_at: datetime
     finished_at: datetime
+
+    @property
+    def best(self) -> SweepPoint | None:
+        """The sweep's highest-throughput configuration."""
+        return max(self.sweep, key=lambda p: p.throughput, default=None)
 
     @property
     def series(self) -> str:

@@ -1,0 +1,193 @@
+"""The benchmark harness on CPU: timing, bounds, threads, correctness, and its result in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuronbench import backends, cli, runner, scenarios
+from orchestrator.models.benchmark import BenchmarkResult
+
+INPUTS = (torch.zeros(1, 4, dtype=torch.long),)
+
+
+class FakeClock:
+    """perf_counter_ns stand-in that a fake model advances by exactly its latency."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class SteppingModel:
+    """Takes latencies_ns[i % len] per call on the fake clock; counts calls."""
+
+    def __init__(self, clock: FakeClock, latencies_ns: list[int]) -> None:
+        self.clock, self.latencies, self.calls = clock, latencies_ns, 0
+
+    def __call__(self, *_: torch.Tensor) -> tuple[torch.Tensor]:
+        self.clock.now += self.latencies[self.calls % len(self.latencies)]
+        self.calls += 1
+        return (torch.zeros(1, 2),)
+
+
+def test_percentiles_of_a_known_latency_distribution() -> None:
+    # Given a model that takes 1 ms in 90 calls out of 100 and 10 ms in the other 10
+    clock = FakeClock()
+    model = SteppingModel(clock, [1_000_000] * 90 + [10_000_000] * 10)
+    measured = runner.measure([model], INPUTS, duration_s=1.9, min_samples=1, warmup=0, clock=clock)
+    percentiles = measured.percentiles_ms()
+    # Then the percentiles are those of the distribution (numpy's linear interpolation)
+    expected = np.percentile(np.array(([1.0] * 90 + [10.0] * 10) * (measured.samples // 100)),
+                             [50, 90, 95, 99, 99.9])
+    assert measured.samples == 1000  # 190 ms per 100 calls: the 1000th call ends exactly at 1.9 s
+    assert [percentiles[k] for k in ("p50", "p90", "p95", "p99", "p999")] == pytest.approx(expected.tolist())
+    assert percentiles["p50"] == 1.0 and percentiles["p99"] == 10.0
+
+
+def test_duration_bounds_the_run_and_min_samples_extend_it() -> None:
+    clock = FakeClock()
+    model = SteppingModel(clock, [10_000_000])  # 10 ms
+    by_duration = runner.measure([model], INPUTS, duration_s=1.0, min_samples=5, warmup=3, clock=clock)
+    assert by_duration.samples == 100 and by_duration.wall_ns == 1_000_000_000
+    by_samples = runner.measure([model], INPUTS, duration_s=1.0, min_samples=250, warmup=3, clock=clock)
+    assert by_samples.samples == 250
+
+
+def test_warm_up_is_excluded_and_counted() -> None:
+    clock = FakeClock()
+    model = SteppingModel(clock, [10_000_000])
+    measured = runner.measure([model, model], INPUTS, duration_s=0.5, min_samples=1, warmup=8, clock=clock)
+    assert measured.warmup == 16  # 8 per model copy
+    assert model.calls == measured.samples + 16
+
+
+def test_threads_keep_their_own_buffers_and_all_samples_are_kept() -> None:
+    calls: list[int] = []
+
+    def model(*_: torch.Tensor) -> tuple[torch.Tensor]:
+        calls.append(1)
+        return (torch.zeros(1, 2),)
+
+    measured = runner.measure([model, model], INPUTS, duration_s=0.2, min_samples=40, warmup=0, threads=4)
+    assert measured.threads == 4 and measured.models == 2
+    assert measured.samples == len(calls) >= 40
+    assert measured.throughput(batch_size=2) == pytest.approx(2 * measured.samples / (measured.wall_ns / 1e9))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_sweep_uses_every_copy_and_at_most_two_elsewhere_than_neuron(backend: str) -> None:
+    configs = scenarios.throughput_sweep(backend, neuron_cores=0)
+    assert {(c.models, c.threads) for c in configs} == {(1, 1), (1, 2), (2, 2), (2, 4)}
+    assert all(c.threads >= c.models for c in configs)
+
+
+def test_neuron_sweep_goes_up_to_one_copy_per_core() -> None:
+    configs = scenarios.throughput_sweep("neuron", neuron_cores=4, max_threads=4)
+    assert max(c.models for c in configs) == 4 and max(c.threads for c in configs) == 4
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 4, 8, 64])
+def test_cpu_threads_never_oversubscribe_the_cores(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "cores", lambda: 8)
+    intra = backends.intra_op_threads(threads)
+    assert intra >= 1
+    assert intra * threads <= max(8, threads)
+
+
+def test_logits_check_detects_a_wrong_model() -> None:
+    reference = torch.nn.Linear(4, 2).eval()
+
+    def shifted(x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (reference(x) + 1.0,)
+
+    def flipped(x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (-reference(x),)
+
+    def same(x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (reference(x),)
+
+    def ref(x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (reference(x),)
+
+    examples = [(torch.randn(3, 4),), (torch.randn(3, 4),)]
+    assert runner.logits_check(ref, same, examples, 0.05) == {"max_abs_diff": 0.0, "classes_agree": True,
+                                                              "tolerance": 0.05}
+    assert runner.logits_check(ref, shifted, examples, 0.05)["max_abs_diff"] == pytest.approx(1.0)
+    assert runner.logits_check(ref, flipped, examples, 0.05)["classes_agree"] is False
+
+
+def test_a_run_whose_outputs_are_wrong_fails_and_reports_the_failure(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    real_prepare = backends.prepare
+
+    def broken(*args: object, **kwargs: object) -> tuple[list, object]:
+        copies, sync = real_prepare(*args, **kwargs)  # type: ignore[arg-type]
+        return [lambda *x: (copies[0](*x)[0] + 5.0,) for _ in copies], sync
+
+    monkeypatch.setattr(backends, "prepare", broken)
+    reported: list[BaseException] = []
+    monkeypatch.setattr(cli.Reporter, "failure", lambda self, error: reported.append(error))
+    code = cli.main(["run", "--model", "noop", "--duration", "0.05", "--json"])
+    assert code == 2
+    assert isinstance(reported[0], cli.CorrectnessFailed) and "max |diff| 5" in str(reported[0])
+    assert capsys.readouterr().out == ""  # no result printed for a failed run
+
+
+def test_noop_run_all_scenarios_produces_the_shared_schema(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    code = cli.main(["run", "--model", "noop", "--scenario", "all", "--duration", "0.05", "--min-samples", "10",
+                     "--instance-type", "inf2.xlarge", "--output", str(output), "--json"])
+    assert code == 0
+    result = BenchmarkResult.model_validate_json(output.read_text())
+    assert result.scenario == "all" and (result.models, result.threads) == (1, 1)
+    assert {(p.models, p.threads) for p in result.sweep} == {(1, 1), (1, 2), (2, 2), (2, 4)}
+    assert all(p.intra_op_threads and p.intra_op_threads * p.threads <= max(backends.cores(), p.threads)
+               for p in result.sweep)
+    assert result.best is not None and result.best.throughput == max(p.throughput for p in result.sweep)
+    assert result.warmup == 8 * (1 + 1 + 1 + 2 + 2)  # 8 per copy per configuration
+    assert result.cost_per_million_usd == pytest.approx(0.7582 / (result.throughput * 3600) * 1e6)
+
+
+def test_throughput_scenario_headline_is_the_best_configuration(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    assert cli.main(["run", "--model", "noop", "--scenario", "throughput", "--duration", "0.05",
+                     "--hourly-price", "2.0", "--output", str(output)]) == 0
+    result = BenchmarkResult.model_validate_json(output.read_text())
+    assert result.best is not None
+    assert (result.models, result.threads, result.throughput) == (result.best.models, result.best.threads,
+                                                                  result.best.throughput)
+    assert result.cost_per_million_usd == pytest.approx(2.0 / (result.throughput * 3600) * 1e6)
+
+
+def test_harness_result_round_trips_through_the_store_step_and_the_api(tables: dict[str, str], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.adapters.dynamodb import EnvironmentStore
+    from orchestrator.domain import provisioning
+    from orchestrator.handlers import api
+    from orchestrator.settings import settings
+    from tests.helpers import FakeContext, proxy_event
+
+    now = datetime.now(UTC).isoformat()
+    EnvironmentStore(settings().environments_table).create(
+        {"name": "demo", "state": "READY", "instanceType": "inf2.xlarge", "image": "x", "createdAt": now,
+         "updatedAt": now})
+    output = tmp_path / "result.json"
+    assert cli.main(["run", "--model", "noop", "--scenario", "all", "--duration", "0.05", "--environment", "demo",
+                     "--instance-type", "inf2.xlarge", "--output", str(output)]) == 0
+    harness = json.loads(output.read_text())
+
+    provisioning.store_metrics(harness)
+    response = api.handler(proxy_event("GET", "/benchmarks", query={"environment": "demo"}), FakeContext())
+    served = json.loads(response["body"])["benchmarks"][0]
+
+    assert BenchmarkResult.model_validate({k: v for k, v in served.items() if k in BenchmarkResult.model_fields}) \
+        == BenchmarkResult.model_validate(harness)

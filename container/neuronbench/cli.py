@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from neuronbench.models import DEFAULT_MODEL
 from orchestrator.domain import benchmarks, instance_types
 from orchestrator.models.benchmark import BenchmarkResult, SweepPoint
 
@@ -29,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuronbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="benchmark one model and report the result")
-    run.add_argument("--model", default="random:bert-base",
-                     help="Hugging Face name or local path, random:bert-base|random:bert-tiny (offline), "
+    run.add_argument("--model", default=DEFAULT_MODEL,
+                     help="Hugging Face sequence-classification name or local path (default: the original "
+                          "pattern's model), random:bert-base|random:bert-tiny (random weights, offline), "
                           "or noop (the harness's own overhead)")
     run.add_argument("--backend", default="auto", choices=["auto", "neuron", "cuda", "cpu"])
     run.add_argument("--scenario", default="latency", choices=["latency", "throughput", "all"])

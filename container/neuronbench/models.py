@@ -50,22 +50,27 @@ def load(name: str, batch_size: int, sequence_length: int) -> LoadedModel:
         examples = (_random_inputs(batch_size, sequence_length, 1), _random_inputs(batch_size, sequence_length, 2))
         return LoadedModel(name, NoopModel().eval(), examples)
     from transformers import (
+        AutoConfig,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         BertConfig,
         BertForSequenceClassification,
     )
 
+    # return_dict=False: plain tuples out, which tracing (torch_neuronx.trace) needs
     if name in RANDOM_CONFIGS:
-        settings: dict[str, Any] = {"num_labels": 2, "torchscript": True, **RANDOM_CONFIGS[name]}
+        settings: dict[str, Any] = {"num_labels": 2, **RANDOM_CONFIGS[name]}
         config = BertConfig(**settings)
+        config.return_dict = False
         module = BertForSequenceClassification(config).eval()
         examples = (_random_inputs(batch_size, sequence_length, 1, config.vocab_size),
                     _random_inputs(batch_size, sequence_length, 2, config.vocab_size))
         return LoadedModel(name, module, examples)
     # A Hugging Face name or a local path (needs the hub, or a local copy, to be reachable)
     tokenizer = AutoTokenizer.from_pretrained(name)
-    module = AutoModelForSequenceClassification.from_pretrained(name, torchscript=True).eval()
+    config = AutoConfig.from_pretrained(name)
+    config.return_dict = False
+    module = AutoModelForSequenceClassification.from_pretrained(name, config=config).eval()
 
     def encode(a: str, b: str) -> tuple[torch.Tensor, ...]:
         tokens = tokenizer(a, b, max_length=sequence_length, padding="max_length", truncation=True,

@@ -191,3 +191,31 @@ def test_harness_result_round_trips_through_the_store_step_and_the_api(tables: d
 
     assert BenchmarkResult.model_validate({k: v for k, v in served.items() if k in BenchmarkResult.model_fields}) \
         == BenchmarkResult.model_validate(harness)
+
+
+def test_a_local_model_directory_loads_with_its_tokenizer_and_runs(tmp_path: Path) -> None:
+    # a tiny sequence classifier and WordPiece vocabulary, saved the way Hugging Face saves models
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    from neuronbench.models import SEQUENCE_0, SEQUENCE_1, SEQUENCE_2, load
+
+    words = {w.strip(".,'").lower() for text in (SEQUENCE_0, SEQUENCE_1, SEQUENCE_2) for w in text.split()}
+    words |= {"'", "s"}  # HuggingFace's -> huggingface ' s
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]) + "\n")
+    BertTokenizer(str(vocab)).save_pretrained(tmp_path / "model")
+    config = BertConfig(vocab_size=5 + len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "model")
+
+    loaded = load(str(tmp_path / "model"), batch_size=2, sequence_length=16)
+    paraphrase, not_paraphrase = loaded.examples
+    assert paraphrase[0].shape == (2, 16) and not torch.equal(paraphrase[0], not_paraphrase[0])
+    assert int((paraphrase[0][0] == 1).sum()) == 0  # every word of the pair is in the vocabulary
+
+    output = tmp_path / "result.json"
+    assert cli.main(["run", "--model", str(tmp_path / "model"), "--batch-size", "2", "--sequence-length", "16",
+                     "--duration", "0.1", "--output", str(output)]) == 0
+    result = BenchmarkResult.model_validate_json(output.read_text())
+    assert result.batch_size == 2 and result.inferences >= 2 * 20  # at least --min-samples batches
+    assert result.correctness is not None and result.correctness.passed

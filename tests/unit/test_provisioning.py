@@ -140,3 +140,11 @@ def test_runs_are_compared_only_with_the_same_scenario(tables: dict[str, str]) -
         provisioning.store_metrics(_result(5000.0, minutes_ago, scenario="throughput"))
     # a latency run is slower by nature: against throughput runs it would look like a regression
     assert provisioning.store_metrics(_result(2000.0, 0, scenario="latency"))["verdict"] == "baseline"
+
+
+def test_a_stack_that_vanished_is_a_named_failure(tables: dict[str, str]) -> None:
+    from orchestrator.errors import StackFailed
+
+    request = {"stack": {"name": "neuronlab-env-gone", "deadline": 1e12}, "timeouts": {"stackSeconds": 60}}
+    with pytest.raises(StackFailed, match="no longer exists"):
+        provisioning.check_stack(request)

@@ -45,7 +45,8 @@ def deploy(name: str, template_url: str, parameters: dict[str, str], tags: dict[
     current = describe(name)
     if current.status == "ROLLBACK_COMPLETE":  # a failed first create cannot be updated, only replaced
         cfn.delete_stack(StackName=name)
-        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 5})
+        # within the deploy function's 300 s timeout
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 50})
         current = StackState(status=None)
     if current.status in (None, "DELETE_COMPLETE"):
         cfn.create_stack(

@@ -85,7 +85,9 @@ def check_stack(request: dict[str, Any]) -> dict[str, Any]:
     if state.settled and state.succeeded:
         return {**stack, "complete": True, "status": state.status, "outputs": state.outputs,
                 "notebookDeadline": time.time() + request["timeouts"]["notebookSeconds"]}
-    if state.settled or state.status is None:
+    if state.status is None:
+        raise StackFailed(f"stack {stack['name']} no longer exists")
+    if state.settled:
         raise StackFailed(f"stack {stack['name']} is {state.status}: {cloudformation.failure_reason(stack['name'])}")
     if time.time() > stack["deadline"]:
         raise StackTimeout(f"stack {stack['name']} still {state.status} after {request['timeouts']['stackSeconds']} s")

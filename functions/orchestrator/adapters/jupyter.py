@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
+from typing import Any
+
+from orchestrator.domain.idle import Kernel, Signals, Terminal
 
 
 def api_status(base_url: str, token: str, timeout: float = 5.0) -> tuple[int, dict]:
@@ -24,3 +28,37 @@ def api_status(base_url: str, token: str, timeout: float = 5.0) -> tuple[int, di
         return error.code, {}
     except (urllib.error.URLError, TimeoutError, ConnectionError):
         return 0, {}
+
+
+def _get_json(base_url: str, path: str, token: str, timeout: float) -> Any:
+    # no_track_activity: the sweeper's polls must never count as user activity
+    request = urllib.request.Request(  # noqa: S310 (scheme checked by the caller)
+        f"{base_url.rstrip('/')}{path}?no_track_activity=1", headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def signals(base_url: str, token: str, timeout: float = 5.0) -> Signals:
+    """The activity Jupyter Server reports: server, kernels, terminals. Unreachable is a signal too."""
+    if not base_url.startswith(("http://", "https://")):
+        return Signals(reachable=False, error=f"notebook URL is not http(s): {base_url!r}")
+    try:
+        status = _get_json(base_url, "/api/status", token, timeout)
+        kernels = _get_json(base_url, "/api/kernels", token, timeout)
+        terminals = _get_json(base_url, "/api/terminals", token, timeout)
+    except urllib.error.HTTPError as error:
+        return Signals(reachable=False, error=f"HTTP {error.code} from {error.url}")
+    except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as error:
+        return Signals(reachable=False, error=f"{type(error).__name__}: {error}")
+    return Signals(
+        reachable=True,
+        last_activity=_moment(status.get("last_activity")),
+        connections=int(status.get("connections", 0)),
+        kernels=[Kernel(k["id"], k.get("execution_state", "unknown"), _moment(k.get("last_activity")),
+                        int(k.get("connections", 0))) for k in kernels],
+        terminals=[Terminal(t["name"], _moment(t.get("last_activity"))) for t in terminals],
+    )

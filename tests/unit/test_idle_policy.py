@@ -1,0 +1,78 @@
+"""The idle decision as a pure function: every rule that keeps, warns, stops or gives up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrator.domain.idle import IdlePolicy, Kernel, Signals, Terminal, decide
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+POLICY = IdlePolicy(idle_minutes=60, grace_minutes=10, warning_minutes=10)
+LONG_AGO = NOW - timedelta(hours=5)
+
+
+def ago(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def test_idle_server_past_the_limit_is_stopped_with_its_evidence() -> None:
+    decision = decide(Signals(reachable=True, last_activity=ago(61)), POLICY, NOW, LONG_AGO)
+    assert decision.action == "stop" and decision.idle_minutes == pytest.approx(61)
+    assert decision.evidence["last_activity_used"] == ago(61)
+
+
+def test_warning_comes_before_the_stop_once() -> None:
+    signals = Signals(reachable=True, last_activity=ago(52))
+    assert decide(signals, POLICY, NOW, LONG_AGO).action == "warn"
+    assert decide(signals, POLICY, NOW, LONG_AGO, warned=True).action == "keep"
+
+
+def test_busy_kernel_keeps_the_environment_without_a_browser() -> None:
+    busy = Kernel("k1", "busy", ago(300), connections=0)
+    decision = decide(Signals(reachable=True, last_activity=ago(300), kernels=[busy]), POLICY, NOW, LONG_AGO)
+    assert decision.action == "keep" and "busy" in decision.reason
+
+
+def test_busy_kernel_past_the_cap_does_not_count() -> None:
+    busy = Kernel("k1", "busy", ago(300))
+    policy = IdlePolicy(idle_minutes=60, max_busy_minutes=240)
+    assert decide(Signals(reachable=True, last_activity=ago(300), kernels=[busy]), policy, NOW, LONG_AGO).action \
+        == "stop"
+
+
+def test_recently_used_terminal_is_activity() -> None:
+    signals = Signals(reachable=True, last_activity=ago(120), terminals=[Terminal("1", ago(5))])
+    decision = decide(signals, POLICY, NOW, LONG_AGO)
+    assert decision.action == "keep" and decision.idle_minutes == pytest.approx(5)
+
+
+def test_kernel_stuck_in_starting_does_not_block_a_stop() -> None:
+    stuck = Kernel("k2", "starting", None)
+    assert decide(Signals(reachable=True, last_activity=ago(90), kernels=[stuck]), POLICY, NOW, LONG_AGO).action \
+        == "stop"
+
+
+def test_grace_period_after_start() -> None:
+    decision = decide(Signals(reachable=True, last_activity=None), POLICY, NOW, ago(5))
+    assert decision.action == "keep" and decision.reason.startswith("grace period")
+
+
+def test_maximum_lifetime_stops_even_a_busy_environment() -> None:
+    policy = IdlePolicy(max_lifetime_hours=4)
+    busy = Kernel("k1", "busy", ago(1))
+    decision = decide(Signals(reachable=True, last_activity=ago(1), kernels=[busy]), policy, NOW, LONG_AGO)
+    assert decision.action == "stop" and "maximum lifetime" in decision.reason
+
+
+def test_unreachable_is_counted_then_unhealthy() -> None:
+    down = Signals(reachable=False, error="connection refused")
+    first = decide(down, POLICY, NOW, LONG_AGO, unreachable_before=0)
+    assert first.action == "keep" and first.evidence["unreachable_count"] == 1
+    assert decide(down, POLICY, NOW, LONG_AGO, unreachable_before=2).action == "unhealthy"
+
+
+def test_never_used_environment_counts_from_ready() -> None:
+    decision = decide(Signals(reachable=True, last_activity=None), POLICY, NOW, ago(61))
+    assert decision.action == "stop"

@@ -23,6 +23,10 @@ class EnvironmentNames:
         return f"neuronlab-{self.environment}-capacity"
 
     @property
+    def auto_scaling_group(self) -> str:
+        return f"neuronlab-{self.environment}"
+
+    @property
     def benchmark_family(self) -> str:
         return f"neuronlab-{self.environment}-benchmark"
 

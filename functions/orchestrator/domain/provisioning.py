@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.adapters import cloudformation, ecr, ecs, jupyter, s3, secrets, stepfunctions
+from orchestrator.adapters import capacity, cloudformation, ecr, ecs, jupyter, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
 from orchestrator.domain import benchmarks, instance_types
 from orchestrator.domain.names import EnvironmentNames
@@ -70,6 +70,8 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
     }
     operation = cloudformation.deploy(names.stack, parent_url, parameters, tags={"neuronlab:environment": name},
                                        role_arn=settings().environment_stack_role_arn)
+    if operation != "CREATE":  # warm start: the stack exists; a stop scaled it to zero outside CloudFormation
+        capacity.scale_up(names.auto_scaling_group, names.cluster, names.service)
     _environments().transition(
         name, {EnvironmentState.PROVISIONING},
         {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request["image"]["digest"],
@@ -116,8 +118,9 @@ def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
 def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
     record = _environments().transition(
         request["name"], ALLOWED_FROM["ready"],
-        {"state": EnvironmentState.READY, "url": request["notebook"]["url"], "updatedAt": now_iso()},
-        remove=("failureReason",),
+        {"state": EnvironmentState.READY, "url": request["notebook"]["url"], "readyAt": now_iso(),
+         "updatedAt": now_iso()},
+        remove=("failureReason", "idleWarningAt", "unreachableCount"),
     )
     return {"state": record["state"], "url": record["url"]}
 

@@ -6,8 +6,10 @@ from orchestrator.models.environment import EnvironmentState as S
 
 # transition -> states the record must be in for it to apply
 ALLOWED_FROM: dict[str, set[str]] = {
-    "start": {S.STOPPED, S.FAILED, S.DELETED},
+    "start": {S.STOPPED, S.FAILED, S.DELETED, S.UNHEALTHY},
     "ready": {S.PROVISIONING},
     "fail": {S.PROVISIONING, S.READY, S.STOPPING, S.DELETING},
     "benchmark": {S.READY},
+    "stop": {S.READY},
+    "stopped": {S.STOPPING},
 }

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from pydantic import ValidationError
 
-from orchestrator.domain import environments
+from orchestrator.domain import environments, lifecycle
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
 from orchestrator.models.environment import StartCommand, StartRequest
 from orchestrator.observability import lambda_entry, logger
@@ -95,6 +95,12 @@ def start_environment() -> Response:
 @app.get("/environments")
 def list_environments() -> dict[str, Any]:
     return {"environments": environments.list_all()}
+
+
+@app.post("/environments/<name>/stop")
+def stop_environment(name: str) -> dict[str, Any]:
+    """Scale to zero now; /home and the token stay for the next start."""
+    return environments.public(lifecycle.stop(name, "stopped on request"))
 
 
 @app.get("/environments/<name>")

@@ -16,6 +16,7 @@ class EnvironmentState(StrEnum):
     STOPPING = "STOPPING"
     STOPPED = "STOPPED"
     FAILED = "FAILED"
+    UNHEALTHY = "UNHEALTHY"  # the notebook stopped answering; scaled to zero
     DELETING = "DELETING"
     DELETED = "DELETED"
 
@@ -51,6 +52,9 @@ class StartRequest(BaseModel):
     benchmark: bool = True
     benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
+    idle_minutes: float = Field(default=60.0, alias="idleMinutes", gt=0, le=7 * 24 * 60)
+    grace_minutes: float = Field(default=10.0, alias="graceMinutes", ge=0, le=24 * 60)
+    max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 

@@ -1,0 +1,102 @@
+"""Stopping environments: on request, and by the scheduled idle sweep."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.adapters import capacity, events, jupyter, secrets
+from orchestrator.adapters.dynamodb import EnvironmentStore
+from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide
+from orchestrator.domain.names import EnvironmentNames
+from orchestrator.domain.provisioning import now_iso
+from orchestrator.domain.transitions import ALLOWED_FROM
+from orchestrator.models.environment import EnvironmentState
+from orchestrator.settings import settings
+
+SWEEP_CONCURRENCY = 8
+
+
+def _store() -> EnvironmentStore:
+    return EnvironmentStore(settings().environments_table)
+
+
+def _plain(data: Any) -> Any:
+    """Evidence as JSON-able data (datetimes to ISO strings) for the record and events."""
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+
+
+def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
+         final: EnvironmentState = EnvironmentState.STOPPED) -> dict[str, Any]:
+    """READY -> STOPPING -> STOPPED (or UNHEALTHY): nothing billed by the hour stays running."""
+    store = _store()
+    store.transition(name, ALLOWED_FROM["stop"], {"state": EnvironmentState.STOPPING, "updatedAt": now_iso()})
+    names = EnvironmentNames(name, settings().stack_prefix)
+    try:
+        capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service)
+    except Exception as error:
+        store.transition(name, ALLOWED_FROM["stopped"], {
+            "state": EnvironmentState.FAILED, "failureReason": f"stop failed: {error}", "updatedAt": now_iso()})
+        raise
+    record = store.transition(name, ALLOWED_FROM["stopped"], {
+        "state": final, "stopReason": reason, "stopEvidence": _plain(evidence or {}), "stoppedAt": now_iso(),
+        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"))
+    events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
+    return record
+
+
+def _policy(record: dict[str, Any]) -> IdlePolicy:
+    stored = record.get("idlePolicy") or {}
+    policy = IdlePolicy(**stored)
+    # never warn earlier than the idle limit itself
+    return IdlePolicy(**{**stored, "warning_minutes": min(policy.warning_minutes, policy.idle_minutes)})
+
+
+def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Observe one READY environment, decide, act, and keep the decision with its evidence."""
+    name = record["name"]
+    try:
+        token = secrets.read(record["tokenSecretArn"])
+        signals = jupyter.signals(record.get("url") or "", token)
+    except Exception as error:  # no secret, no URL: as good as unreachable
+        signals = Signals(reachable=False, error=f"{type(error).__name__}: {error}")
+    ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
+    decision: Decision = decide(signals, _policy(record), now, ready_since,
+                                unreachable_before=int(record.get("unreachableCount", 0)),
+                                warned="idleWarningAt" in record)
+    summary = {"environment": name, "action": decision.action, "reason": decision.reason,
+               "evidence": _plain(decision.evidence), "at": now.isoformat()}
+    if decision.action == "stop":
+        stop(name, decision.reason, decision.evidence)
+    elif decision.action == "unhealthy":
+        stop(name, decision.reason, decision.evidence, final=EnvironmentState.UNHEALTHY)
+    else:
+        changes: dict[str, Any] = {"lastSweep": summary, "unreachableCount": int(
+            decision.evidence.get("unreachable_count", 0))}
+        remove: tuple[str, ...] = ()
+        if decision.action == "warn":
+            changes["idleWarningAt"] = now.isoformat()
+            events.publish("EnvironmentIdleWarning", summary)
+        elif signals.reachable and "idleWarningAt" in record and decision.idle_minutes is not None \
+                and decision.idle_minutes < _policy(record).idle_minutes - _policy(record).warning_minutes:
+            remove = ("idleWarningAt",)  # active again: the next idle spell gets its own warning
+        _store().transition(name, {EnvironmentState.READY}, changes, remove=remove)
+    return summary
+
+
+def sweep(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Judge every READY environment, concurrently and independently: one failure stops no other."""
+    now = now or datetime.now(UTC)
+    ready = [r for r in _store().list() if r["state"] == EnvironmentState.READY]
+
+    def safe(record: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return judge(record, now)
+        except Exception as error:
+            return {"environment": record["name"], "action": "error", "reason": f"{type(error).__name__}: {error}",
+                    "evidence": {}, "at": now.isoformat()}
+
+    with ThreadPoolExecutor(max_workers=SWEEP_CONCURRENCY) as pool:
+        return list(pool.map(safe, ready))

@@ -1,0 +1,118 @@
+"""Scale to zero on LocalCloud: the idle sweep, stop on request, unreachable notebooks, warm start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import boto3
+import pytest
+import requests
+
+from localcloud import faults
+from localcloud.cloud import LocalCloud
+from orchestrator.adapters import jupyter
+from tests.workflow.conftest import home, start, wait
+
+pytestmark = pytest.mark.slow
+
+
+def sweep(cloud: LocalCloud) -> dict[str, dict]:
+    response = boto3.client("lambda").invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
+    assert "FunctionError" not in response, response["Payload"].read()
+    return {d["environment"]: d for d in json.loads(response["Payload"].read())["decisions"]}
+
+
+def record(cloud: LocalCloud, name: str) -> dict:
+    return requests.get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+
+
+def compute(name: str) -> tuple[int, int]:
+    service = boto3.client("ecs").describe_services(cluster=f"neuronlab-{name}", services=["notebook"])["services"][0]
+    group = boto3.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[f"neuronlab-{name}"])["AutoScalingGroups"][0]
+    return service["desiredCount"], group["DesiredCapacity"]
+
+
+def until(predicate, timeout: float = 30):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def token(cloud: LocalCloud, name: str) -> str:
+    arn = record(cloud, name)["tokenSecretArn"]
+    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+
+
+def test_idle_environment_is_stopped_by_a_sweep_and_starts_warm_with_home_intact(cloud: LocalCloud) -> None:
+    # Given a READY environment with a 1.2 s idle limit and a file in /home
+    first = start(cloud, {"name": "idle", "benchmark": False, "idleMinutes": 0.02, "graceMinutes": 0})
+    execution, ready, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED", ready.get("failureReason")
+    (home(cloud, "idle") / "notes.txt").write_text("kept across stops")
+    url = ready["url"]
+    time.sleep(2)
+
+    # When the sweep runs
+    decision = sweep(cloud)["idle"]
+
+    # Then it is stopped for being idle, with the evidence, and nothing runs
+    assert decision["action"] == "stop" and decision["reason"].startswith("idle for")
+    stopped = record(cloud, "idle")
+    assert stopped["state"] == "STOPPED" and stopped["stopReason"].startswith("idle for")
+    assert stopped["stopEvidence"]["reachable"] is True and "url" not in stopped
+    assert compute("idle") == (0, 0)
+    until(lambda: jupyter.api_status(url, token(cloud, "idle"))[0] == 0)
+
+    # When it starts again
+    second = start(cloud, {"name": "idle", "benchmark": False})
+    execution, ready, _ = wait(cloud, second["executionArn"])
+
+    # Then it took the warm path and /home is still there
+    assert execution["status"] == "SUCCEEDED", ready.get("failureReason")
+    assert json.loads(execution["output"])["stack"]["operation"] in ("UPDATE", "NONE")
+    assert compute("idle") == (1, 1)
+    assert (home(cloud, "idle") / "notes.txt").read_text() == "kept across stops"
+    assert jupyter.api_status(ready["url"], token(cloud, "idle"))[0] == 200
+
+
+def test_active_environment_is_kept(cloud: LocalCloud) -> None:
+    first = start(cloud, {"name": "active", "benchmark": False, "idleMinutes": 60, "graceMinutes": 0})
+    execution, _, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+    decision = sweep(cloud)["active"]
+    assert decision["action"] == "keep" and decision["reason"].startswith("active")
+    assert record(cloud, "active")["lastSweep"]["action"] == "keep"
+    assert compute("active") == (1, 1)
+
+
+def test_stop_on_request(cloud: LocalCloud) -> None:
+    first = start(cloud, {"name": "manual", "benchmark": False})
+    execution, _, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+    response = requests.post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
+    assert response.status_code == 200 and response.json()["state"] == "STOPPED"
+    assert compute("manual") == (0, 0)
+    again = requests.post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
+    assert again.status_code == 409 and "STOPPED" in again.json()["message"]
+
+
+def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: LocalCloud) -> None:
+    first = start(cloud, {"name": "broken", "benchmark": False, "graceMinutes": 0})
+    execution, _, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+    # the notebook container starts crash-looping
+    faults.active.notebook_crash = True
+    for managed in list(cloud.agent.notebooks.values()):
+        os.killpg(managed.process.pid, signal.SIGKILL)
+    outcomes = [sweep(cloud)["broken"]["action"] for _ in range(2)]
+    assert outcomes == ["keep", "keep"]
+    assert record(cloud, "broken")["unreachableCount"] == 2
+    final = sweep(cloud)["broken"]
+    assert final["action"] == "unhealthy" and "unreachable 3 times" in final["reason"]
+    assert record(cloud, "broken")["state"] == "UNHEALTHY"
+    assert compute("broken") == (0, 0)

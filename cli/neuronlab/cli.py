@@ -18,8 +18,9 @@ from neuronlab.client import ApiError, Target, resolve
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 local_app = typer.Typer(help="LocalCloud: the whole app on this machine, no AWS account.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+# no emoji codes: ARNs contain ":secret:"
+out = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 LocalOpt = Annotated[bool, typer.Option("--local", help="Target LocalCloud instead of the deployed stack.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -97,15 +98,22 @@ def _benchmark_table(item: dict[str, Any]) -> Table:
     return table
 
 
-def _environment_view(record: dict[str, Any]) -> None:
+def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
     out.print(f"[bold]{record['name']}[/bold]  {record['state']}  {record['instanceType']}")
     if record.get("url"):
         out.print(f"  URL:   {record['url']}")
     if record.get("tokenSecretArn"):
-        out.print(f"  token: aws secretsmanager get-secret-value --secret-id {record['tokenSecretArn']} "
-                  "--query SecretString --output text")
+        out.print(f"  token: neuronlab token {record['name']}{' --local' if use_local else ''}")
     if record.get("failureReason"):
         out.print(f"  [red]failed:[/red] {record['failureReason']}")
+    if record.get("stopReason") and record["state"] in ("STOPPED", "UNHEALTHY"):
+        out.print(f"  stopped {record.get('stoppedAt', '')}: {record['stopReason']}")
+    if record.get("idlePolicy"):
+        policy = record["idlePolicy"]
+        out.print(f"  idle limit: {policy['idle_minutes']:g} min (grace {policy['grace_minutes']:g} min)"
+                  + (f", lifetime {policy['max_lifetime_hours']:g} h" if policy.get("max_lifetime_hours") else ""))
+    if record.get("lastSweep") and record["state"] == "READY":
+        out.print(f"  last sweep: {record['lastSweep']['action']} ({record['lastSweep']['reason']})")
     if record.get("lastBenchmark"):
         bench = record["lastBenchmark"]
         out.print(f"  last benchmark: {bench['model']} {bench['backend']} {bench['throughput']:.1f}/s "
@@ -135,6 +143,9 @@ def start(
     no_benchmark: Annotated[bool, typer.Option("--no-benchmark", help="Skip the benchmark task")] = False,
     benchmark_model: Annotated[str, typer.Option(help="Model the benchmark runs")] = "random:bert-base",
     benchmark_seconds: Annotated[int, typer.Option(help="Timed seconds of the benchmark")] = 30,
+    idle_minutes: Annotated[float, typer.Option(help="Scale to zero after this long without activity")] = 60.0,
+    grace_minutes: Annotated[float, typer.Option(help="Never stop this soon after the notebook is ready")] = 10.0,
+    max_lifetime_hours: Annotated[float | None, typer.Option(help="Stop after this long, busy or not")] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the workflow ends")] = True,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
@@ -143,7 +154,10 @@ def start(
     target = _target(use_local)
     body: dict[str, Any] = {"name": name, "instanceType": instance_type, "benchmark": not no_benchmark,
                             "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds,
+                            "idleMinutes": idle_minutes, "graceMinutes": grace_minutes,
                             "clientToken": uuid.uuid4().hex}
+    if max_lifetime_hours:
+        body["maxLifetimeHours"] = max_lifetime_hours
     if image:
         body["image"] = image
     if allow_cidr:
@@ -156,7 +170,7 @@ def start(
     if as_json:
         _print_json(record)
     else:
-        _environment_view(record)
+        _environment_view(record, use_local)
     if record["state"] == "FAILED":
         raise typer.Exit(1)
 
@@ -165,7 +179,47 @@ def start(
 def status(name: str, use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """State, URL, how to get the token, and the last benchmark."""
     record = _api(_target(use_local), "GET", f"/environments/{name}")
-    _print_json(record) if as_json else _environment_view(record)
+    _print_json(record) if as_json else _environment_view(record, use_local)
+
+
+@app.command()
+def stop(name: str, use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Scale to zero now; /home and the token stay for the next start."""
+    record = _api(_target(use_local), "POST", f"/environments/{name}/stop")
+    _print_json(record) if as_json else _environment_view(record, use_local)
+
+
+@app.command()
+def token(name: str, use_local: LocalOpt = False) -> None:
+    """Print the environment's JupyterLab token (from Secrets Manager, with your credentials)."""
+    target = _target(use_local)
+    record = _api(target, "GET", f"/environments/{name}")
+    if not record.get("tokenSecretArn"):
+        _fail(f"environment {name} has no token yet (state {record['state']})")
+    print(target.boto3_client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"])
+
+
+@app.command()
+def sweep(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Run one idle sweep now and print each decision with its evidence."""
+    target = _target(use_local)
+    response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
+                                                    Payload=b"{}")
+    payload = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        _fail(f"the sweep failed: {payload.get('errorMessage', payload)}")
+    decisions = payload["decisions"]
+    if as_json:
+        _print_json(decisions)
+        return
+    table = Table("environment", "action", "reason", "evidence")
+    for decision in decisions:
+        evidence = decision["evidence"]
+        seen = (f"{len(evidence.get('kernels', []))} kernels, {len(evidence.get('terminals', []))} terminals, "
+                f"last activity {evidence.get('last_activity') or '-'}") if evidence.get("reachable") else \
+            str(evidence.get("error") or "-")
+        table.add_row(decision["environment"], decision["action"], decision["reason"], seen)
+    out.print(table if decisions else "no READY environments")
 
 
 @app.command("list")
@@ -257,8 +311,7 @@ def demo(
               f"after {summary['execution']['seconds']:.1f} s ({summary['execution']['stateTransitions']} "
               f"state transitions); /api/status answered {summary['notebook']['apiStatusCode']}")
     out.print(f"  open:  {environment['url']}lab")
-    out.print(f"  token: aws --endpoint-url {summary['awsEndpoint']} secretsmanager get-secret-value "
-              "--secret-id neuronlab/demo/jupyter-token --query SecretString --output text")
+    out.print("  token: neuronlab token demo --local")
     if bench:
         out.print(_benchmark_table(bench))
     out.print("LocalCloud and the notebook keep running; `neuronlab local down` stops everything.")

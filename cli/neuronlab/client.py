@@ -28,6 +28,12 @@ class Target:
     region: str
     aws_endpoint: str | None = None  # LocalCloud's emulated AWS
     sign: bool = True
+    stack: str = "neuronlab"
+
+    def function_name(self, logical_id: str) -> str:
+        resource = self.boto3_client("cloudformation").describe_stack_resource(
+            StackName=self.stack, LogicalResourceId=logical_id)["StackResourceDetail"]
+        return resource["PhysicalResourceId"]
 
     def boto3_client(self, service: str) -> Any:
         if self.aws_endpoint:
@@ -60,7 +66,8 @@ def resolve(use_local: bool, stack_name: str | None = None) -> Target:
         state = local.read_state()
         if not state:
             raise RuntimeError("LocalCloud is not running: start it with `neuronlab local up`")
-        return Target(api_url=state["apiUrl"], region=state["region"], aws_endpoint=state["awsEndpoint"], sign=False)
+        return Target(api_url=state["apiUrl"], region=state["region"], aws_endpoint=state["awsEndpoint"], sign=False,
+                      stack="neuronlab")
     config_path = Path("samconfig.toml")
     config = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
     stack = stack_name or config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name",
@@ -70,4 +77,4 @@ def resolve(use_local: bool, stack_name: str | None = None) -> Target:
     api_url = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ApiUrl"), None)
     if not api_url:
         raise RuntimeError(f"stack {stack} has no ApiUrl output; deploy it with `sam deploy --guided`")
-    return Target(api_url=api_url, region=session.region_name or "us-east-1")
+    return Target(api_url=api_url, region=session.region_name or "us-east-1", stack=stack)

@@ -56,6 +56,7 @@ class LocalCloud:
             "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
             "DefaultImageUri": LOCAL_IMAGE,
         }, region=REGION)
+        self.put_local_image()  # the deployment's default image, so `neuronlab start --local` just works
         self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)
         self.agent.start()
         self.api = ApiServer(self.function_name("ApiFunction"), self.api_port, region=REGION)

@@ -59,6 +59,15 @@ def test_demo_end_to_end_and_local_down_leaves_nothing(state_dir: Path) -> None:
     running = processes_under(state_dir)
     assert any("jupyterlab" in " ".join(p.cmdline()) for p in running)
 
+    # the token, a sweep (within the grace period: kept) and a stop, through the CLI
+    token = neuronlab(env, "token", "demo", "--local")
+    assert token.returncode == 0 and len(token.stdout.strip()) == 48
+    decisions = json.loads(neuronlab(env, "sweep", "--local", "--json").stdout)
+    assert [(d["environment"], d["action"]) for d in decisions] == [("demo", "keep")]
+    assert decisions[0]["reason"].startswith("grace period")
+    stopped = neuronlab(env, "stop", "demo", "--local", "--json")
+    assert stopped.returncode == 0 and json.loads(stopped.stdout)["state"] == "STOPPED"
+
     down = neuronlab(env, "local", "down")
     assert down.returncode == 0, down.stderr
     psutil.wait_procs(running, timeout=20)

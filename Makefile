@@ -8,7 +8,7 @@ SAM_CLI_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install demo test test-unit test-workflow test-infrastructure test-e2e lint check bench down clean
+.PHONY: install demo test test-unit test-workflow test-infrastructure test-e2e lint check bench docs down clean
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
 
@@ -54,6 +54,10 @@ check: lint test
 bench: $(VENV)/.installed
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/harness.py
+
+# the generated table in docs/cost-simulation.md
+docs: $(VENV)/.installed
+	$(BIN)/python -m orchestrator.domain.cost --write docs/cost-simulation.md
 
 clean:
 	-$(BIN)/neuronlab local down

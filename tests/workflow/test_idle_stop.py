@@ -116,3 +116,29 @@ def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: Loc
     assert final["action"] == "unhealthy" and "unreachable 3 times" in final["reason"]
     assert record(cloud, "broken")["state"] == "UNHEALTHY"
     assert compute("broken") == (0, 0)
+
+
+def test_warning_then_stop_events_reach_eventbridge(cloud: LocalCloud) -> None:
+    # Given a rule that copies NeuronLab's events to a queue
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue = sqs.create_queue(QueueName="neuronlab-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="neuronlab-events", EventPattern=json.dumps({"source": ["neuronlab"]}))
+    events.put_targets(Rule="neuronlab-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    first = start(cloud, {"name": "warned", "benchmark": False, "idleMinutes": 0.05, "graceMinutes": 0})
+    execution, _, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+
+    # When a sweep finds it idle, but not yet for its limit (3 s)
+    assert sweep(cloud)["warned"]["action"] == "warn"
+    assert "idleWarningAt" in record(cloud, "warned")
+    # and a later sweep finds it past the limit
+    time.sleep(3.5)
+    assert sweep(cloud)["warned"]["action"] == "stop"
+
+    # Then EventBridge got the warning, then the stop
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    kinds = [(json.loads(m["Body"])["detail-type"], json.loads(m["Body"])["detail"]["environment"])
+             for m in received]
+    assert ("EnvironmentIdleWarning", "warned") in kinds and ("EnvironmentStopped", "warned") in kinds
+    assert kinds.index(("EnvironmentIdleWarning", "warned")) < kinds.index(("EnvironmentStopped", "warned"))

@@ -63,7 +63,8 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     except Exception as error:  # no secret, no URL: as good as unreachable
         signals = Signals(reachable=False, error=f"{type(error).__name__}: {error}")
     ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
-    decision: Decision = decide(signals, _policy(record), now, ready_since,
+    policy = _policy(record)
+    decision: Decision = decide(signals, policy, now, ready_since,
                                 unreachable_before=int(record.get("unreachableCount", 0)),
                                 warned="idleWarningAt" in record)
     summary = {"environment": name, "action": decision.action, "reason": decision.reason,
@@ -79,8 +80,8 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         if decision.action == "warn":
             changes["idleWarningAt"] = now.isoformat()
             events.publish("EnvironmentIdleWarning", summary)
-        elif signals.reachable and "idleWarningAt" in record and decision.idle_minutes is not None \
-                and decision.idle_minutes < _policy(record).idle_minutes - _policy(record).warning_minutes:
+        elif "idleWarningAt" in record and decision.idle_minutes is not None \
+                and decision.idle_minutes < policy.idle_minutes - policy.warning_minutes:
             remove = ("idleWarningAt",)  # active again: the next idle spell gets its own warning
         _store().transition(name, {EnvironmentState.READY}, changes, remove=remove)
     return summary

@@ -47,7 +47,7 @@ test-e2e: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions/orchestrator cli/neuronlab local/localcloud container/neuronbench
+	$(BIN)/mypy functions/orchestrator cli/neuronlab local/localcloud container/neuronbench container/neuronlab_activity
 
 check: lint test
 

@@ -42,6 +42,11 @@ class Managed:
     process: subprocess.Popen
     log: Path
     started: float = field(default_factory=time.time)
+    sidecars: list[subprocess.Popen] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for process in [self.process, *self.sidecars]:
+            _stop(process)
 
 
 def _stop(process: subprocess.Popen, grace: float = 5.0) -> None:
@@ -78,10 +83,11 @@ class Agent:
         self._stop_event.set()
         self._thread.join(timeout=10)
         for managed in [*self.notebooks.values(), *self.tasks.values()]:
-            _stop(managed.process)
+            managed.stop()
 
     def pids(self) -> list[int]:
-        return [m.process.pid for m in [*self.notebooks.values(), *self.tasks.values()] if m.process.poll() is None]
+        processes = [p for m in [*self.notebooks.values(), *self.tasks.values()] for p in [m.process, *m.sidecars]]
+        return [p.pid for p in processes if p.poll() is None]
 
     def _run(self) -> None:
         while not self._stop_event.wait(TICK_SECONDS):
@@ -140,9 +146,11 @@ class Agent:
             if service.desired_count >= 1 and has_capacity and (managed is None or managed.process.poll() is not None):
                 if managed is not None and time.time() - managed.started < 2:
                     continue  # ECS waits before replacing a task that exited
+                if managed is not None:
+                    managed.stop()
                 self.notebooks[service.arn] = self._start_notebook(service, env)
             elif (service.desired_count == 0 or not has_capacity) and managed is not None:
-                _stop(managed.process)
+                managed.stop()
                 del self.notebooks[service.arn]
             managed = self.notebooks.get(service.arn)
             service.running_count = 1 if managed is not None and managed.process.poll() is None else 0
@@ -166,7 +174,27 @@ class Agent:
         ])
         environment = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(home),
                        "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)}
-        return self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
+        notebook = self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
+        sidecar = self._activity_sidecar(service, port, token)
+        if sidecar:
+            notebook.sidecars.append(sidecar)
+        return notebook
+
+    def _activity_sidecar(self, service: Any, port: str, token: str) -> subprocess.Popen | None:
+        """The task definition's `activity` container as a process: its environment, with the notebook
+        reached on localhost (the container link) and a 1 s report cadence."""
+        definition = self.ecs.describe_task_definition(service.task_definition)
+        container = next((c for c in definition.container_definitions if c.get("name") == "activity"), None)
+        if container is None:
+            return None
+        variables = {e["name"]: e["value"] for e in container.get("environment") or []}
+        environment = {
+            **os.environ, **variables, "JUPYTER_URL": f"http://127.0.0.1:{port}/", "JUPYTER_TOKEN": token,
+            "REPORT_SECONDS": "1", "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
+            "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region,
+        }
+        log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
+        return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process
 
     def _spawn(self, command: list[str], environment: dict[str, str], log: Path) -> Managed:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +211,7 @@ class Agent:
                     self.tasks[arn] = self._start_task(task)
                 elif managed is not None and task.last_status != "STOPPED":
                     if task.desired_status == "STOPPED":
-                        _stop(managed.process)
+                        managed.stop()
                     code = managed.process.poll()
                     if code is not None:
                         self._task_stopped(task, code)

@@ -76,3 +76,17 @@ def test_unreachable_is_counted_then_unhealthy() -> None:
 def test_never_used_environment_counts_from_ready() -> None:
     decision = decide(Signals(reachable=True, last_activity=None), POLICY, NOW, ago(61))
     assert decision.action == "stop"
+
+
+def test_a_sidecar_report_round_trips_to_the_same_signals() -> None:
+    import json
+    from dataclasses import asdict
+
+    from orchestrator.domain.idle import signals_from_report
+
+    signals = Signals(reachable=True, last_activity=ago(3), connections=1,
+                      kernels=[Kernel("k1", "busy", ago(1), 0), Kernel("k2", "starting", None)],
+                      terminals=[Terminal("1", ago(2))])
+    stored = json.loads(json.dumps({**asdict(signals), "reportedAt": NOW.isoformat()}, default=str))
+    assert signals_from_report(stored) == signals
+    assert decide(signals_from_report(stored), POLICY, NOW, LONG_AGO).action == "keep"

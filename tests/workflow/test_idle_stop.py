@@ -84,8 +84,13 @@ def test_active_environment_is_kept(cloud: LocalCloud) -> None:
     first = start(cloud, {"name": "active", "benchmark": False, "idleMinutes": 60, "graceMinutes": 0})
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"
+    # the task's activity sidecar reports from inside; the sweep judges from that report
+    until(lambda: "activityReport" in record(cloud, "active"))
+    report = record(cloud, "active")["activityReport"]
+    assert report["reachable"] is True and report["kernels"] == []
     decision = sweep(cloud)["active"]
     assert decision["action"] == "keep" and decision["reason"].startswith("active")
+    assert decision["evidence"]["source"] == "report"
     assert record(cloud, "active")["lastSweep"]["action"] == "keep"
     assert compute("active") == (1, 1)
 

@@ -52,6 +52,20 @@ class Signals:
     error: str | None = None
 
 
+def signals_from_report(report: dict[str, Any]) -> Signals:
+    """Signals as the notebook task's activity sidecar stored them (ISO timestamps)."""
+    def moment(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return Signals(
+        reachable=bool(report["reachable"]), last_activity=moment(report.get("last_activity")),
+        connections=int(report.get("connections", 0)), error=report.get("error"),
+        kernels=[Kernel(k["id"], k["execution_state"], moment(k.get("last_activity")), int(k.get("connections", 0)))
+                 for k in report.get("kernels", [])],
+        terminals=[Terminal(t["name"], moment(t.get("last_activity"))) for t in report.get("terminals", [])],
+    )
+
+
 @dataclass(frozen=True)
 class Decision:
     action: Action

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.adapters import capacity, events, jupyter, secrets
 from orchestrator.adapters.dynamodb import EnvironmentStore
-from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide
+from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.provisioning import now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
@@ -17,6 +17,8 @@ from orchestrator.models.environment import EnvironmentState
 from orchestrator.settings import settings
 
 SWEEP_CONCURRENCY = 8
+# The activity sidecar reports every minute; older than this, its report no longer counts.
+REPORT_MAX_AGE = timedelta(minutes=3)
 
 
 def _store() -> EnvironmentStore:
@@ -42,7 +44,7 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
         raise
     record = store.transition(name, ALLOWED_FROM["stopped"], {
         "state": final, "stopReason": reason, "stopEvidence": _plain(evidence or {}), "stoppedAt": now_iso(),
-        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"))
+        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount", "activityReport"))
     events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
     return record
 
@@ -57,18 +59,22 @@ def _policy(record: dict[str, Any]) -> IdlePolicy:
 def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Observe one READY environment, decide, act, and keep the decision with its evidence."""
     name = record["name"]
-    try:
-        token = secrets.read(record["tokenSecretArn"])
-        signals = jupyter.signals(record.get("url") or "", token)
-    except Exception as error:  # no secret, no URL: as good as unreachable
-        signals = Signals(reachable=False, error=f"{type(error).__name__}: {error}")
+    report = record.get("activityReport")
+    if report and now - datetime.fromisoformat(report["reportedAt"]) <= REPORT_MAX_AGE:
+        signals, source = signals_from_report(report), "report"
+    else:  # no fresh report from inside the task: ask Jupyter through the environment's URL
+        source = "poll"
+        try:
+            signals = jupyter.signals(record.get("url") or "", secrets.read(record["tokenSecretArn"]))
+        except Exception as error:  # no secret, no URL: as good as unreachable
+            signals = Signals(reachable=False, error=f"{type(error).__name__}: {error}")
     ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
     policy = _policy(record)
     decision: Decision = decide(signals, policy, now, ready_since,
                                 unreachable_before=int(record.get("unreachableCount", 0)),
                                 warned="idleWarningAt" in record)
     summary = {"environment": name, "action": decision.action, "reason": decision.reason,
-               "evidence": _plain(decision.evidence), "at": now.isoformat()}
+               "evidence": _plain({**decision.evidence, "source": source}), "at": now.isoformat()}
     if decision.action == "stop":
         stop(name, decision.reason, decision.evidence)
     elif decision.action == "unhealthy":

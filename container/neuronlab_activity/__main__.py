@@ -1,0 +1,3 @@
+from neuronlab_activity.reporter import main
+
+raise SystemExit(main())

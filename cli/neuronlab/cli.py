@@ -120,6 +120,16 @@ def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
                   f"p50 {bench['p50_ms']:.1f} ms ({bench['verdict']})")
 
 
+def _find(target: Target, name: str) -> dict[str, Any] | None:
+    try:
+        return target.request("GET", f"/environments/{name}")
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        _fail(str(error), 2)
+        raise
+
+
 def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
     for attempt in (1, 2):  # one retry; a start carries a clientToken, so its retry is safe
         try:
@@ -136,33 +146,40 @@ def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
 @app.command()
 def start(
     name: str,
-    instance_type: Annotated[str, typer.Option(help="Inf2/Trn1 instance type")] = "inf2.xlarge",
+    instance_type: Annotated[str | None, typer.Option(help="Inf2/Trn1 instance type [new: inf2.xlarge]")] = None,
     image: Annotated[str | None, typer.Option(help="ECR image URI with tag (default: the deployment's)")] = None,
     allow_cidr: Annotated[list[str] | None, typer.Option(help="CIDR allowed to reach the notebook (repeatable; "
                                                          "default: your address /32)")] = None,
     no_benchmark: Annotated[bool, typer.Option("--no-benchmark", help="Skip the benchmark task")] = False,
-    benchmark_model: Annotated[str, typer.Option(help="Model the benchmark runs")] = "random:bert-base",
-    benchmark_seconds: Annotated[int, typer.Option(help="Timed seconds of the benchmark")] = 30,
-    idle_minutes: Annotated[float, typer.Option(help="Scale to zero after this long without activity")] = 60.0,
-    grace_minutes: Annotated[float, typer.Option(help="Never stop this soon after the notebook is ready")] = 10.0,
+    benchmark_model: Annotated[str | None, typer.Option(help="Model the benchmark runs [random:bert-base]")] = None,
+    benchmark_seconds: Annotated[int | None, typer.Option(help="Timed seconds of the benchmark [30]")] = None,
+    idle_minutes: Annotated[float | None, typer.Option(help="Scale to zero after this long idle [60]")] = None,
+    grace_minutes: Annotated[float | None, typer.Option(help="Never stop sooner after ready [10]")] = None,
+    warning_minutes: Annotated[float | None, typer.Option(help="Warn this long before an idle stop [10]")] = None,
     max_lifetime_hours: Annotated[float | None, typer.Option(help="Stop after this long, busy or not")] = None,
     wait: Annotated[bool, typer.Option(help="Wait until the workflow ends")] = True,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start an environment: cold start creates its stacks, a stopped one only scales up."""
+    """Start an environment: a new one gets its stacks; a stopped one scales back up with its settings."""
     target = _target(use_local)
-    body: dict[str, Any] = {"name": name, "instanceType": instance_type, "benchmark": not no_benchmark,
-                            "benchmarkModel": benchmark_model, "benchmarkSeconds": benchmark_seconds,
-                            "idleMinutes": idle_minutes, "graceMinutes": grace_minutes,
-                            "clientToken": uuid.uuid4().hex}
-    if max_lifetime_hours:
-        body["maxLifetimeHours"] = max_lifetime_hours
-    if image:
-        body["image"] = image
-    if allow_cidr:
-        body["allowCidrs"] = allow_cidr
-    record = _api(target, "POST", "/environments", body=body)
+    options = {"benchmark": not no_benchmark, "benchmarkModel": benchmark_model,
+               "benchmarkSeconds": benchmark_seconds, "idleMinutes": idle_minutes, "graceMinutes": grace_minutes,
+               "warningMinutes": warning_minutes, "maxLifetimeHours": max_lifetime_hours,
+               "clientToken": uuid.uuid4().hex}
+    body: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    existing = _find(target, name)
+    if existing is None:
+        body.update({"name": name, "instanceType": instance_type or "inf2.xlarge"})
+        body.update({k: v for k, v in (("image", image), ("allowCidrs", allow_cidr)) if v})
+        record = _api(target, "POST", "/environments", body=body)
+    else:
+        fixed = {"--instance-type": (instance_type, existing["instanceType"]), "--image": (image, existing["image"]),
+                 "--allow-cidr": (allow_cidr, existing.get("allowCidrs"))}
+        changed = [flag for flag, (given, recorded) in fixed.items() if given and given != recorded]
+        if changed:
+            _fail(f"{name} exists with other {', '.join(changed)}; it restarts with its recorded settings")
+        record = _api(target, "POST", f"/environments/{name}/start", body=body)
     if wait:
         execution = wait_for_execution(target, record["executionArn"], quiet=as_json)
         record = _api(target, "GET", f"/environments/{name}")

@@ -67,6 +67,14 @@ def test_demo_end_to_end_and_local_down_leaves_nothing(state_dir: Path) -> None:
     assert decisions[0]["reason"].startswith("grace period")
     stopped = neuronlab(env, "stop", "demo", "--local", "--json")
     assert stopped.returncode == 0 and json.loads(stopped.stdout)["state"] == "STOPPED"
+    # a stopped environment starts again warm, with its recorded settings
+    restarted = neuronlab(env, "start", "demo", "--local", "--no-benchmark", "--json")
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    again = json.loads(restarted.stdout)
+    assert again["state"] == "READY" and again["instanceType"] == "inf2.xlarge"
+    assert again["execution"]["status"] == "SUCCEEDED"
+    refused = neuronlab(env, "start", "demo", "--local", "--instance-type", "trn1.2xlarge")
+    assert refused.returncode == 1 and "--instance-type" in refused.stderr
 
     down = neuronlab(env, "local", "down")
     assert down.returncode == 0, down.stderr

@@ -130,3 +130,31 @@ def test_task_token_never_leaves_the_api(state_machine: str) -> None:
                       ExpressionAttributeValues={":t": "secret-token"})
     assert "benchmarkTaskToken" not in call("GET", "/environments/demo")[1]
     assert "secret-token" not in json.dumps(call("GET", "/environments")[1])
+
+
+def _set_state(name: str, state: str) -> None:
+    boto3.resource("dynamodb").Table(settings().environments_table).update_item(
+        Key={"name": name}, UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":s": state})
+
+
+def test_restart_keeps_the_recorded_settings_and_applies_the_changes(state_machine: str) -> None:
+    call("POST", "/environments", {"name": "demo", "instanceType": "trn1.2xlarge", "allowCidrs": ["198.51.100.0/24"],
+                                   "idleMinutes": 30})
+    _set_state("demo", "STOPPED")
+    status, body = call("POST", "/environments/demo/start", {"benchmark": False, "graceMinutes": 1})
+    assert status == 202 and body["state"] == "PROVISIONING"
+    assert body["instanceType"] == "trn1.2xlarge" and body["allowCidrs"] == ["198.51.100.0/24"]
+    assert body["idlePolicy"]["idle_minutes"] == 30 and body["idlePolicy"]["grace_minutes"] == 1
+    payload = json.loads(boto3.client("stepfunctions").describe_execution(executionArn=body["executionArn"])["input"])
+    assert payload["benchmark"]["enabled"] is False and payload["instanceType"] == "trn1.2xlarge"
+
+
+def test_restart_without_a_body_and_its_refusals(state_machine: str) -> None:
+    assert call("POST", "/environments/nothing/start")[0] == 404
+    call("POST", "/environments", {"name": "demo"})
+    status, body = call("POST", "/environments/demo/start")
+    assert status == 409 and "PROVISIONING" in body["message"]
+    _set_state("demo", "UNHEALTHY")
+    assert call("POST", "/environments/demo/start", {"instanceType": "inf2.xlarge"})[0] == 400  # not changeable
+    assert call("POST", "/environments/demo/start")[0] == 202

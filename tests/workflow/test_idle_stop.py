@@ -68,9 +68,10 @@ def test_idle_environment_is_stopped_by_a_sweep_and_starts_warm_with_home_intact
     assert compute("idle") == (0, 0)
     until(lambda: jupyter.api_status(url, token(cloud, "idle"))[0] == 0)
 
-    # When it starts again
-    second = start(cloud, {"name": "idle", "benchmark": False})
-    execution, ready, _ = wait(cloud, second["executionArn"])
+    # When it starts again, with its recorded settings
+    response = requests.post(f"{cloud.api.url}/environments/idle/start", json={"benchmark": False}, timeout=30)
+    assert response.status_code == 202, response.text
+    execution, ready, _ = wait(cloud, response.json()["executionArn"])
 
     # Then it took the warm path and /home is still there
     assert execution["status"] == "SUCCEEDED", ready.get("failureReason")

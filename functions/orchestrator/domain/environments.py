@@ -36,7 +36,7 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     store = EnvironmentStore(config.environments_table)
     stamp = now_iso()
     policy = {"idle_minutes": request.idle_minutes, "grace_minutes": request.grace_minutes,
-              "max_lifetime_hours": request.max_lifetime_hours}
+              "max_lifetime_hours": request.max_lifetime_hours, "warning_minutes": request.warning_minutes}
     fields = {"state": EnvironmentState.PROVISIONING, "instanceType": request.instance_type, "image": image,
               "allowCidrs": cidrs, "idlePolicy": {k: v for k, v in policy.items() if v is not None},
               "updatedAt": stamp}

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from orchestrator.domain import environments, lifecycle
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
-from orchestrator.models.environment import StartCommand, StartRequest
+from orchestrator.models.environment import RestartRequest, StartCommand, StartRequest
 from orchestrator.observability import lambda_entry, logger
 from orchestrator.settings import settings
 
@@ -84,8 +84,20 @@ def start_environment() -> Response:
     body = app.current_event.json_body
     if not isinstance(body, dict):
         raise InvalidRequest("body: must be a JSON object")
-    command = StartCommand(request=StartRequest.model_validate(body),
-                           source_ip=app.current_event.request_context.identity.source_ip)
+    return _accepted(StartRequest.model_validate(body))
+
+
+@app.post("/environments/<name>/start")
+def restart_environment(name: str) -> Response:
+    """Start a known environment again (warm path when stopped), with its recorded settings."""
+    body = app.current_event.json_body if app.current_event.body else {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("body: must be a JSON object")
+    return _accepted(RestartRequest.model_validate(body).applied_to(environments.get(name)))
+
+
+def _accepted(request: StartRequest) -> Response:
+    command = StartCommand(request=request, source_ip=app.current_event.request_context.identity.source_ip)
     table = settings().idempotency_table
     idempotent = table and command.request.client_token
     record = _idempotent_start(table)(command=command) if idempotent else _start(command)

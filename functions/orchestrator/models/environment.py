@@ -55,8 +55,35 @@ class StartRequest(BaseModel):
     idle_minutes: float = Field(default=60.0, alias="idleMinutes", gt=0, le=7 * 24 * 60)
     grace_minutes: float = Field(default=10.0, alias="graceMinutes", ge=0, le=24 * 60)
     max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
+    warning_minutes: float = Field(default=10.0, alias="warningMinutes", ge=0, le=24 * 60)
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+
+class RestartRequest(BaseModel):
+    """POST /environments/{name}/start body: the record keeps type, image and allow-list; these may change."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    benchmark: bool | None = None
+    benchmark_model: str | None = Field(default=None, alias="benchmarkModel", min_length=1)
+    benchmark_seconds: int | None = Field(default=None, alias="benchmarkSeconds", ge=1, le=3600)
+    idle_minutes: float | None = Field(default=None, alias="idleMinutes", gt=0, le=7 * 24 * 60)
+    grace_minutes: float | None = Field(default=None, alias="graceMinutes", ge=0, le=24 * 60)
+    max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
+    warning_minutes: float | None = Field(default=None, alias="warningMinutes", ge=0, le=24 * 60)
+    client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    def applied_to(self, record: dict) -> StartRequest:
+        """The start request of a known environment: its record, with this body's changes."""
+        policy = record.get("idlePolicy") or {}
+        base = {"name": record["name"], "instanceType": record["instanceType"], "image": record["image"],
+                "allowCidrs": record.get("allowCidrs") or [],
+                **{alias: policy[key] for key, alias in (("idle_minutes", "idleMinutes"),
+                                                         ("grace_minutes", "graceMinutes"),
+                                                         ("max_lifetime_hours", "maxLifetimeHours"),
+                                                         ("warning_minutes", "warningMinutes")) if key in policy}}
+        return StartRequest.model_validate({**base, **self.model_dump(by_alias=True, exclude_none=True)})
 
 
 class StartCommand(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import requests
 import typer
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from neuronlab import local
 from neuronlab.client import ApiError, Target, resolve
+from neuronlab.workflow import wait_for_execution
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 local_app = typer.Typer(help="LocalCloud: the whole app on this machine, no AWS account.", no_args_is_help=True)
@@ -24,14 +25,13 @@ err = Console(stderr=True, emoji=False)
 
 LocalOpt = Annotated[bool, typer.Option("--local", help="Target LocalCloud instead of the deployed stack.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-WAIT_TIMEOUT_S = 3600
 
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, default=str))
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)
 
@@ -41,44 +41,6 @@ def _target(use_local: bool) -> Target:
         return resolve(use_local)
     except Exception as error:  # no stack, no credentials, LocalCloud down: say which
         _fail(str(error))
-        raise
-
-
-def _current_step(target: Target, execution_arn: str) -> str:
-    history = target.boto3_client("stepfunctions").get_execution_history(
-        executionArn=execution_arn, reverseOrder=True, maxResults=25)["events"]
-    for event in history:
-        if "stateEnteredEventDetails" in event:
-            return event["stateEnteredEventDetails"]["name"]
-    return "starting"
-
-
-def wait_for_execution(target: Target, execution_arn: str, quiet: bool, timeout_s: float = WAIT_TIMEOUT_S) -> dict:
-    """Poll the workflow until it ends, showing its current step."""
-    sfn = target.boto3_client("stepfunctions")
-    deadline = time.monotonic() + timeout_s
-    with err.status("starting", spinner="dots") as status:
-        while True:
-            execution = sfn.describe_execution(executionArn=execution_arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            if time.monotonic() > deadline:
-                _fail(f"still running after {timeout_s:.0f} s: {execution_arn}")
-            if not quiet:
-                status.update(f"workflow step: [bold]{_current_step(target, execution_arn)}[/bold]")
-            time.sleep(1)
-
-
-def _state_transitions(target: Target, execution_arn: str) -> int:
-    sfn = target.boto3_client("stepfunctions")
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return sum(1 for e in events if e["type"].endswith("StateEntered"))
 
 
 def _benchmark_table(item: dict[str, Any]) -> Table:
@@ -127,7 +89,6 @@ def _find(target: Target, name: str) -> dict[str, Any] | None:
         if error.status == 404:
             return None
         _fail(str(error), 2)
-        raise
 
 
 def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
@@ -181,7 +142,10 @@ def start(
             _fail(f"{name} exists with other {', '.join(changed)}; it restarts with its recorded settings")
         record = _api(target, "POST", f"/environments/{name}/start", body=body)
     if wait:
-        execution = wait_for_execution(target, record["executionArn"], quiet=as_json)
+        try:
+            execution = wait_for_execution(target, record["executionArn"], quiet=as_json)
+        except TimeoutError as error:
+            _fail(str(error))
         record = _api(target, "GET", f"/environments/{name}")
         record["execution"] = {"status": execution["status"], "arn": execution["executionArn"]}
     if as_json:
@@ -319,7 +283,10 @@ def demo(
     """On LocalCloud: start environment `demo`, wait, benchmark, and show how to open it."""
     from neuronlab.demo import run_demo
 
-    summary = run_demo(benchmark_model, benchmark_seconds, err, quiet=as_json)
+    try:
+        summary = run_demo(benchmark_model, benchmark_seconds, err, quiet=as_json)
+    except (TimeoutError, ApiError, RuntimeError) as error:
+        _fail(str(error))
     if as_json:
         _print_json(summary)
         return

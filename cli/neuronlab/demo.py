@@ -12,6 +12,7 @@ from rich.console import Console
 from localcloud import images
 from neuronlab import local
 from neuronlab.client import ApiError, resolve
+from neuronlab.workflow import state_transitions, wait_for_execution
 
 DEMO = "demo"
 
@@ -27,8 +28,6 @@ def notebook_status_code(url: str, token: str) -> int:
 
 
 def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, quiet: bool) -> dict[str, Any]:
-    from neuronlab.cli import _state_transitions, wait_for_execution
-
     with console.status("starting LocalCloud"):
         state, _ = local.up()
     target = resolve(use_local=True)
@@ -54,7 +53,7 @@ def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, qui
         api_status = notebook_status_code(record["url"], token)
     return {
         "execution": {"status": execution["status"], "arn": execution["executionArn"],
-                      "stateTransitions": _state_transitions(target, execution["executionArn"]), "seconds": seconds},
+                      "stateTransitions": state_transitions(target, execution["executionArn"]), "seconds": seconds},
         "environment": {"name": DEMO, "status": record["state"], "url": record.get("url"),
                         "failureReason": record.get("failureReason")},
         "benchmark": benchmarks[0] if benchmarks else None,

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from orchestrator.adapters import stepfunctions
-from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
+from orchestrator.adapters.dynamodb import BenchmarkStore
 from orchestrator.domain import instance_types
-from orchestrator.domain.provisioning import now_iso
+from orchestrator.domain.provisioning import environment_store, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, WorkflowNotStarted
 from orchestrator.models.environment import EnvironmentState, StartRequest
@@ -33,7 +33,7 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     if not cidrs:
         raise InvalidRequest("allowCidrs: required when the caller's address is unknown")
 
-    store = EnvironmentStore(config.environments_table)
+    store = environment_store()
     stamp = now_iso()
     policy = {"idle_minutes": request.idle_minutes, "grace_minutes": request.grace_minutes,
               "max_lifetime_hours": request.max_lifetime_hours, "warning_minutes": request.warning_minutes}
@@ -72,11 +72,11 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
 
 
 def get(name: str) -> dict[str, Any]:
-    return public(EnvironmentStore(settings().environments_table).get(name))
+    return public(environment_store().get(name))
 
 
 def list_all() -> list[dict[str, Any]]:
-    return [public(r) for r in EnvironmentStore(settings().environments_table).list()]
+    return [public(r) for r in environment_store().list()]
 
 
 def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.adapters import capacity, events, jupyter, secrets
-from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
-from orchestrator.domain.names import EnvironmentNames
-from orchestrator.domain.provisioning import now_iso
+from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.models.environment import EnvironmentState
-from orchestrator.settings import settings
 
 SWEEP_CONCURRENCY = 8
 # The activity sidecar reports every minute; older than this, its report no longer counts.
 REPORT_MAX_AGE = timedelta(minutes=3)
-
-
-def _store() -> EnvironmentStore:
-    return EnvironmentStore(settings().environments_table)
 
 
 def _plain(data: Any) -> Any:
@@ -33,9 +27,9 @@ def _plain(data: Any) -> Any:
 def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
          final: EnvironmentState = EnvironmentState.STOPPED) -> dict[str, Any]:
     """READY -> STOPPING -> STOPPED (or UNHEALTHY): nothing billed by the hour stays running."""
-    store = _store()
+    store = environment_store()
     store.transition(name, ALLOWED_FROM["stop"], {"state": EnvironmentState.STOPPING, "updatedAt": now_iso()})
-    names = EnvironmentNames(name, settings().stack_prefix)
+    names = names_for(name)
     try:
         capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service)
     except Exception as error:
@@ -50,10 +44,9 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
 
 
 def _policy(record: dict[str, Any]) -> IdlePolicy:
-    stored = record.get("idlePolicy") or {}
-    policy = IdlePolicy(**stored)
+    policy = IdlePolicy(**(record.get("idlePolicy") or {}))
     # never warn earlier than the idle limit itself
-    return IdlePolicy(**{**stored, "warning_minutes": min(policy.warning_minutes, policy.idle_minutes)})
+    return replace(policy, warning_minutes=min(policy.warning_minutes, policy.idle_minutes))
 
 
 def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -89,14 +82,14 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         elif "idleWarningAt" in record and decision.idle_minutes is not None \
                 and decision.idle_minutes < policy.idle_minutes - policy.warning_minutes:
             remove = ("idleWarningAt",)  # active again: the next idle spell gets its own warning
-        _store().transition(name, {EnvironmentState.READY}, changes, remove=remove)
+        environment_store().transition(name, {EnvironmentState.READY}, changes, remove=remove)
     return summary
 
 
 def sweep(now: datetime | None = None) -> list[dict[str, Any]]:
     """Judge every READY environment, concurrently and independently: one failure stops no other."""
     now = now or datetime.now(UTC)
-    ready = [r for r in _store().list() if r["state"] == EnvironmentState.READY]
+    ready = [r for r in environment_store().list() if r["state"] == EnvironmentState.READY]
 
     def safe(record: dict[str, Any]) -> dict[str, Any]:
         try:

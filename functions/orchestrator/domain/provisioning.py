@@ -34,11 +34,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _names(name: str) -> EnvironmentNames:
+def names_for(name: str) -> EnvironmentNames:
     return EnvironmentNames(name, settings().stack_prefix)
 
 
-def _environments() -> EnvironmentStore:
+def environment_store() -> EnvironmentStore:
     return EnvironmentStore(settings().environments_table)
 
 
@@ -50,7 +50,7 @@ def check_image(image: str) -> dict[str, str]:
 def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
     """Create the environment's stack, or update it when it exists (warm start)."""
     name = request["name"]
-    names = _names(name)
+    names = names_for(name)
     instance = instance_types.lookup(request["instanceType"])
     secret_arn = secrets.ensure_token_secret(names.token_secret, name)
     bucket = settings().artifact_bucket
@@ -73,7 +73,7 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
                                        role_arn=settings().environment_stack_role_arn)
     if operation != "CREATE":  # warm start: the stack exists; a stop scaled it to zero outside CloudFormation
         capacity.scale_up(names.auto_scaling_group, names.cluster, names.service)
-    _environments().transition(
+    environment_store().transition(
         name, {EnvironmentState.PROVISIONING},
         {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request["image"]["digest"],
          "updatedAt": now_iso()},
@@ -99,12 +99,12 @@ def check_stack(request: dict[str, Any]) -> dict[str, Any]:
 
 def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
     """Healthy when the service runs its task and Jupyter answers /api/status with the token."""
-    names = _names(request["name"])
+    names = names_for(request["name"])
     stack = request["stack"]
     url = stack["outputs"]["NotebookUrl"]
     service = ecs.service_state(names.cluster, names.service)
     if service.running >= 1:
-        token = secrets.read(_environments().get(request["name"])["tokenSecretArn"])
+        token = secrets.read(environment_store().get(request["name"])["tokenSecretArn"])
         code, _ = jupyter.api_status(url, token)
         detail = f"service running {service.running}/{service.desired}, /api/status answered {code or 'nothing'}"
         if code == 200:
@@ -117,7 +117,7 @@ def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
-    record = _environments().transition(
+    record = environment_store().transition(
         request["name"], ALLOWED_FROM["ready"],
         {"state": EnvironmentState.READY, "url": request["notebook"]["url"], "readyAt": now_iso(),
          "updatedAt": now_iso()},
@@ -129,7 +129,7 @@ def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
 def run_benchmark(request: dict[str, Any], task_token: str) -> dict[str, str]:
     """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token."""
     name = request["name"]
-    names = _names(name)
+    names = names_for(name)
     spec = request["benchmark"]
     command = ["python", "-m", "neuronbench", "run", "--model", spec["model"], "--backend", "auto",
                "--duration", str(spec["seconds"]), "--instance-type", request["instanceType"],
@@ -139,7 +139,7 @@ def run_benchmark(request: dict[str, Any], task_token: str) -> dict[str, str]:
         # The token goes in the environment, not on the command line (command lines are logged).
         environment={"NEURONLAB_TASK_TOKEN": task_token}, started_by=name,
     )
-    _environments().transition(
+    environment_store().transition(
         name, ALLOWED_FROM["benchmark"],
         {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()},
     )
@@ -172,7 +172,7 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
     if parsed.environment:
         summary = {k: item[k] for k in ("run_id", "model", "backend", "throughput", "verdict", "runKey")}
         summary["p50_ms"] = parsed.latency_ms.p50
-        _environments().transition(
+        environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
             {"lastBenchmark": summary, "updatedAt": now_iso()}, remove=("benchmarkTaskToken",),
         )
@@ -189,7 +189,7 @@ def failure_reason(error: dict[str, Any]) -> str:
 
 def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
     reason = failure_reason(request.get("error") or {})
-    _environments().transition(
+    environment_store().transition(
         request["name"], ALLOWED_FROM["fail"],
         {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()},
         remove=("benchmarkTaskToken",),
@@ -200,7 +200,7 @@ def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
 def benchmark_task_stopped(detail: dict[str, Any]) -> dict[str, Any]:
     """ECS said the benchmark task stopped: fail the waiting step now unless the task already reported."""
     name = detail.get("startedBy", "")
-    record = _environments().find(name)
+    record = environment_store().find(name)
     if not record or record.get("benchmarkTaskArn") != detail.get("taskArn") or not record.get("benchmarkTaskToken"):
         return {"action": "ignored", "reason": "not a pending benchmark task"}
     containers = detail.get("containers") or [{}]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from rich.console import Console
@@ -13,18 +11,9 @@ from localcloud import images
 from neuronlab import local
 from neuronlab.client import ApiError, resolve
 from neuronlab.workflow import state_transitions, wait_for_execution
+from orchestrator.adapters import jupyter
 
 DEMO = "demo"
-
-
-def notebook_status_code(url: str, token: str) -> int:
-    request = urllib.request.Request(  # noqa: S310 (the LocalCloud notebook's http URL)
-        url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (localhost URL)
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, quiet: bool) -> dict[str, Any]:
@@ -50,7 +39,7 @@ def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, qui
     if record.get("url") and record.get("tokenSecretArn"):
         secrets = target.boto3_client("secretsmanager")
         token = secrets.get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
-        api_status = notebook_status_code(record["url"], token)
+        api_status = jupyter.api_status(record["url"], token, timeout=10)[0]
     return {
         "execution": {"status": execution["status"], "arn": execution["executionArn"],
                       "stateTransitions": state_transitions(target, execution["executionArn"]), "seconds": seconds},

@@ -188,13 +188,15 @@ class Agent:
         if container is None:
             return None
         variables = {e["name"]: e["value"] for e in container.get("environment") or []}
-        environment = {
-            **os.environ, **variables, "JUPYTER_URL": f"http://127.0.0.1:{port}/", "JUPYTER_TOKEN": token,
-            "REPORT_SECONDS": "1", "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
-            "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region,
-        }
+        environment = self._container_env({**variables, "JUPYTER_URL": f"http://127.0.0.1:{port}/",
+                                           "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"})
         log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
         return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process
+
+    def _container_env(self, variables: dict[str, str]) -> dict[str, str]:
+        """A container's environment; it reaches AWS (here: the emulation) as a task role would."""
+        return {**os.environ, **variables, "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
+                "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region}
 
     def _spawn(self, command: list[str], environment: dict[str, str], log: Path) -> Managed:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -220,13 +222,7 @@ class Agent:
         overrides = (task.overrides.get("containerOverrides") or [{}])[0]
         command = overrides.get("command") or task.containers[0].__dict__.get("command") or []
         command = [sys.executable if part == "python" else part for part in command]
-        environment = {
-            **os.environ,
-            **{e["name"]: e["value"] for e in overrides.get("environment", [])},
-            # the task reaches AWS (here: the emulation) like a container with a task role would
-            "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
-            "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region,
-        }
+        environment = self._container_env({e["name"]: e["value"] for e in overrides.get("environment", [])})
         return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
 
     def _task_stopped(self, task: Any, code: int) -> None:

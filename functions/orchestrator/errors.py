@@ -43,3 +43,7 @@ class NotebookNotRunning(NeuronLabError):
 
 class WorkflowNotStarted(NeuronLabError):
     """Step Functions refused to start the workflow; the record is FAILED with the reason."""
+
+
+class CapacityUnavailable(NeuronLabError):
+    """No AZ of the shared network offers the instance type, or every one of them lacks capacity."""

@@ -17,6 +17,9 @@ class Settings(BaseModel):
     state_machine_arn: str = ""
     stack_prefix: str = "neuronlab-env-"
     default_image: str = ""
+    shared_network_stack: str = ""  # nested/shared.yml, created with the orchestrator
+    custom_domain: str = ""
+    certificate_arn: str = ""
     # the workflow's polling cadence and deadlines (LocalCloud deploys with short polls)
     stack_poll_seconds: int = Field(default=15, ge=1)
     notebook_poll_seconds: int = Field(default=10, ge=1)

@@ -27,11 +27,11 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
-from moto.elbv2.models import FakeLoadBalancer
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
 
 from localcloud import faults
+from localcloud.patches import free_port
 from orchestrator.domain import instance_types
 
 TICK_SECONDS = 0.2
@@ -69,6 +69,8 @@ class Agent:
         self.region, self.account = region, account
         self.notebooks: dict[str, Managed] = {}  # service ARN -> process
         self.tasks: dict[str, Managed] = {}  # task ARN -> process
+        # environment -> its notebook's port and process (what the shared listener's rule targets)
+        self.ports: dict[str, tuple[int, Managed]] = {}
         self._stop_event = threading.Event()
         self._thread = threading.Thread(target=self._run, name="localcloud-agent", daemon=True)
         self.errors: list[str] = []
@@ -84,6 +86,11 @@ class Agent:
         self._thread.join(timeout=10)
         for managed in [*self.notebooks.values(), *self.tasks.values()]:
             managed.stop()
+
+    def route(self, environment: str) -> int | None:
+        """The port of the environment's running notebook, as the shared listener's rule would route."""
+        port, notebook = self.ports.get(environment, (0, None))
+        return port if notebook is not None and notebook.process.poll() is None else None
 
     def pids(self) -> list[int]:
         processes = [p for m in [*self.notebooks.values(), *self.tasks.values()] for p in [m.process, *m.sidecars]]
@@ -139,6 +146,9 @@ class Agent:
         return None
 
     def _services(self) -> None:
+        live = {service.arn for service in self.ecs.services.values()}
+        for arn in [a for a in self.notebooks if a not in live]:  # the service was deleted with its stack
+            self.notebooks.pop(arn).stop()
         for service in list(self.ecs.services.values()):
             env = service.cluster_name.removeprefix("neuronlab-")
             managed = self.notebooks.get(service.arn)
@@ -160,8 +170,7 @@ class Agent:
         stack = self._stack_of(service)
         if stack is None:
             raise RuntimeError(f"no stack holds service {service.arn}")
-        balancer = next(r for r in stack.resource_map._parsed_resources.values() if isinstance(r, FakeLoadBalancer))
-        port = balancer.dns_name.rsplit(":", 1)[1]
+        port = str(free_port())
         secret_arn = stack.resource_map.resolved_parameters["TokenSecretArn"]
         token = boto3.client("secretsmanager", region_name=self.region).get_secret_value(
             SecretId=secret_arn)["SecretString"]
@@ -170,17 +179,19 @@ class Agent:
         command = faults.notebook_command([
             sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={home}", "--allow-root",
+            f"--ServerApp.base_url=/{env}/", "--ServerApp.trust_xheaders=True",
             "--MappingKernelManager.cull_idle_timeout=3600", "--MappingKernelManager.cull_interval=300",
         ])
         environment = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(home),
                        "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)}
         notebook = self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
-        sidecar = self._activity_sidecar(service, port, token)
+        sidecar = self._activity_sidecar(service, f"{port}/{env}", token)
         if sidecar:
             notebook.sidecars.append(sidecar)
+        self.ports[env] = (int(port), notebook)
         return notebook
 
-    def _activity_sidecar(self, service: Any, port: str, token: str) -> subprocess.Popen | None:
+    def _activity_sidecar(self, service: Any, address: str, token: str) -> subprocess.Popen | None:
         """The task definition's `activity` container as a process: its environment, with the notebook
         reached on localhost (the container link) and a 1 s report cadence."""
         definition = self.ecs.describe_task_definition(service.task_definition)
@@ -188,7 +199,7 @@ class Agent:
         if container is None:
             return None
         variables = {e["name"]: e["value"] for e in container.get("environment") or []}
-        environment = self._container_env({**variables, "JUPYTER_URL": f"http://127.0.0.1:{port}/",
+        environment = self._container_env({**variables, "JUPYTER_URL": f"http://127.0.0.1:{address}/",
                                            "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"})
         log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
         return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process

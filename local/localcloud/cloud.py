@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 from localcloud import deploy, images, patches
 from localcloud.agent import Agent
 from localcloud.apigateway import ApiServer
+from localcloud.edge import Edge
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -43,6 +44,11 @@ class LocalCloud:
 
         aws.reset()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # CloudFront + the shared load balancer: HTTPS on localhost, routed to the agent's notebooks
+        self.edge = Edge(self.state_dir, route=lambda environment: self.agent.route(environment))
+        self.edge.start()
+        patches.EDGE_DOMAIN = self.edge.domain
+        os.environ["SSL_CERT_FILE"] = str(self.edge.ca_file)  # in-process clients trust the edge
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._moto_server: ThreadedMotoServer | None = None
@@ -77,11 +83,13 @@ class LocalCloud:
 
     def status(self) -> dict[str, Any]:
         return {"apiUrl": self.api.url, "awsEndpoint": self.aws_endpoint, "region": REGION,
+                "caFile": str(self.edge.ca_file),
                 "outputs": self.outputs, "processes": self.agent.pids(), "agentErrors": self.agent.errors}
 
     def stop(self) -> None:
         self.agent.stop()
         self.api.stop()
+        self.edge.stop()
         if self._moto_server is not None:
             self._moto_server.stop()
         self._mock.stop()

@@ -3,6 +3,7 @@
 Fix-ups, each for a measured moto gap (../shared/docs/DESIGN.md):
 - CodeUri/DefinitionUri point at a placeholder S3 object (the handlers run from the source tree).
 - DefinitionSubstitutions become one single-string Fn::Sub DefinitionString (moto does not apply them).
+- Nested stacks with a local TemplateURL (nested/shared.yml) point at an uploaded copy, as `sam deploy` does.
 - API Gateway resources are left out: moto never invokes AWS_PROXY Lambdas, so LocalCloud serves the
   API itself (localcloud.apigateway) with the same function.
 """
@@ -66,6 +67,10 @@ def localcloud_template(root: Path = ROOT) -> dict[str, Any]:
                  if r["Type"] == "AWS::Lambda::Permission" and "execute-api" in json.dumps(r)]:
         del resources[name]
     cfn["Outputs"].pop("ApiUrl", None)
+    for resource in resources.values():
+        url = resource.get("Properties", {}).get("TemplateURL")
+        if resource["Type"] == "AWS::CloudFormation::Stack" and isinstance(url, str) and "://" not in url:
+            resource["Properties"]["TemplateURL"] = f"https://{ASSET_BUCKET}.s3.amazonaws.com/{url}"
     return cfn
 
 
@@ -78,6 +83,8 @@ def deploy(parameters: dict[str, str], region: str = "us-east-1") -> dict[str, s
         zf.writestr("README.txt", "LocalCloud runs the handlers from the source tree (functions/).")
     s3.put_object(Bucket=ASSET_BUCKET, Key=ASSET_KEY, Body=archive.getvalue())
     s3.put_object(Bucket=ASSET_BUCKET, Key="placeholder.asl.json", Body=b"{}")
+    for nested in (ROOT / "nested").glob("*.yml"):
+        s3.put_object(Bucket=ASSET_BUCKET, Key=f"nested/{nested.name}", Body=nested.read_bytes())
     cfn = boto3.client("cloudformation", region_name=region)
     cfn.create_stack(
         StackName=STACK_NAME, TemplateBody=json.dumps(localcloud_template()),

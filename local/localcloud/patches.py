@@ -3,7 +3,8 @@
 1. Lambda functions run their real handler in-process (moto needs Docker for that).
 2. EventBridge rules deliver to Lambda targets (moto supports logs, SQS and buses only).
 3. Fn::GetAtt Stack.Outputs.X works for nested stacks (moto lacks get_cfn_attribute there).
-4. Load balancers get a reachable DNS name, 127.0.0.1:PORT, where the notebook task listens.
+4. CloudFront resources (VPC origin, function, distribution) exist in CloudFormation (moto has no model for
+   them); a distribution's DomainName is LocalCloud's edge (localcloud.edge), which serves its notebook.
 5. CloudFormation creates state machines in the backend that executes them (with
    execute_state_machine on, the API uses moto's parser backend; CloudFormation used the other one).
 6. SendTaskFailure keeps its `cause` (moto's response handler drops it, so Catch saw no reason).
@@ -23,8 +24,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.cloudformation import parsing
 from moto.cloudformation.models import Stack as FakeStack
-from moto.elbv2.models import FakeLoadBalancer
+from moto.core.common_models import CloudFormationModel
 from moto.events.models import Rule
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -100,12 +102,77 @@ def _stack_get_cfn_attribute(self: FakeStack, attribute_name: str) -> Any:
     return outputs[key]
 
 
-_original_lb_init = FakeLoadBalancer.__init__
+# Set by LocalCloud before it deploys anything: where the emulated distributions serve (localcloud.edge).
+EDGE_DOMAIN = "localhost"
 
 
-def _lb_init(self: FakeLoadBalancer, *args: Any, **kwargs: Any) -> None:
-    _original_lb_init(self, *args, **kwargs)
-    self.dns_name = f"127.0.0.1:{free_port()}"
+class _CloudFrontResource:
+    """Just enough of a CloudFront resource for CloudFormation: an id, its attributes, create/update/delete.
+    (Each concrete class below subclasses CloudFormationModel directly: moto lists direct subclasses only.)"""
+
+    kind = ""
+
+    def __init__(self, name: str, properties: dict[str, Any], account_id: str) -> None:
+        self.name, self.properties = name, properties
+        self.id = "E" + uuid.uuid4().hex[:13].upper()
+        self.arn = f"arn:aws:cloudfront::{account_id}:{self.kind.lower()}/{self.id}"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.id
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return {"Id": self.id, "Arn": self.arn, "DomainName": EDGE_DOMAIN,
+                "FunctionMetadata.FunctionARN": f"arn:aws:cloudfront::{self.arn.split(':')[4]}:function/{self.name}",
+                "FunctionARN": self.arn}.get(attribute_name, self.id)
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # type: ignore[override]
+                                        region_name: str, **kwargs: Any) -> Any:
+        return cls(resource_name, cloudformation_json.get("Properties", {}), account_id)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,  # type: ignore[override]
+                                        cloudformation_json: Any, account_id: str, region_name: str) -> Any:
+        original_resource.properties = cloudformation_json.get("Properties", {})
+        return original_resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any,  # type: ignore[override]
+                                        account_id: str, region_name: str) -> None:
+        return None
+
+
+class _Distribution(_CloudFrontResource, CloudFormationModel):
+    kind = "Distribution"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::Distribution"
+
+
+class _Function(_CloudFrontResource, CloudFormationModel):
+    kind = "Function"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::Function"
+
+
+class _VpcOrigin(_CloudFrontResource, CloudFormationModel):
+    kind = "VpcOrigin"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudFront::VpcOrigin"
 
 
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
@@ -133,7 +200,8 @@ def apply() -> None:
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
-    FakeLoadBalancer.__init__ = _lb_init  # type: ignore[method-assign]
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()  # the CloudFront models above join moto's CloudFormation models
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
     _applied = True

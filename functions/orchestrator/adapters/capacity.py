@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from orchestrator.adapters.aws import client
 
 
@@ -21,3 +23,30 @@ def scale_to_zero(group: str, cluster: str, service: str) -> None:
 def scale_up(group: str, cluster: str, service: str) -> None:
     client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group, DesiredCapacity=1)
     client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)
+
+
+def recent_activities(group: str) -> list[dict]:
+    return client("autoscaling").describe_scaling_activities(AutoScalingGroupName=group,
+                                                             MaxRecords=20)["Activities"]
+
+
+def use_subnets(group: str, subnets: list[str]) -> None:
+    """Launch only in these subnets from now on (the retry in other AZs after a capacity failure)."""
+    client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group,
+                                                    VPCZoneIdentifier=",".join(subnets))
+
+
+def force_delete(group: str, cluster: str, service: str) -> None:
+    """Before a stack delete: no task, and the group gone with its instances, protected or not, so
+    CloudFormation never waits on an instance that scale-in protection keeps alive."""
+    try:
+        client("ecs").update_service(cluster=cluster, service=service, desiredCount=0)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("ServiceNotFoundException", "ClusterNotFoundException",
+                                                   "ServiceNotActiveException"):
+            raise
+    try:
+        client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+    except ClientError as error:
+        if "not found" not in error.response["Error"]["Message"].lower():
+            raise

@@ -74,3 +74,7 @@ def failure_reason(name: str) -> str:
         if event["ResourceStatus"].endswith("_FAILED") and "cancelled" not in reason.lower():
             return f"{event['LogicalResourceId']} ({event['ResourceType']}): {reason}"
     return "the stack failed without a resource failure event; see the CloudFormation console"
+
+
+def delete(name: str, role_arn: str) -> None:
+    client("cloudformation").delete_stack(StackName=name, RoleARN=role_arn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -22,6 +23,16 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _PRIVATE}
 
 
+def _caller_cidr(source_ip: str | None) -> list[str]:
+    """The default allow-list: the caller's own address."""
+    if not source_ip:
+        raise InvalidRequest("allowCidrs: required when the caller's address is unknown")
+    if ipaddress.ip_address(source_ip).version != 4:
+        raise InvalidRequest(f"allowCidrs: required because your address {source_ip} is IPv6; the notebook is "
+                             "served over IPv4: give your IPv4 address as a CIDR (for example 203.0.113.7/32)")
+    return [f"{source_ip}/32"]
+
+
 def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     """Record the environment as PROVISIONING and start the workflow (cold or warm start)."""
     config = settings()
@@ -29,16 +40,14 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     image = request.image or config.default_image
     if not image:
         raise InvalidRequest("image: required (no default image is configured for this deployment)")
-    cidrs = request.allow_cidrs or ([f"{source_ip}/32"] if source_ip else [])
-    if not cidrs:
-        raise InvalidRequest("allowCidrs: required when the caller's address is unknown")
+    cidrs = request.allow_cidrs or _caller_cidr(source_ip)
 
     store = environment_store()
     stamp = now_iso()
     policy = {"idle_minutes": request.idle_minutes, "grace_minutes": request.grace_minutes,
               "max_lifetime_hours": request.max_lifetime_hours, "warning_minutes": request.warning_minutes}
     fields = {"state": EnvironmentState.PROVISIONING, "instanceType": request.instance_type, "image": image,
-              "allowCidrs": cidrs, "idlePolicy": {k: v for k, v in policy.items() if v is not None},
+              "allowCidrs": cidrs, "warmPool": request.warm_pool, "idlePolicy": {k: v for k, v in policy.items() if v is not None},
               "updatedAt": stamp}
     existing = store.find(request.name)
     if existing is None:
@@ -51,6 +60,7 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
 
     payload = {
         "name": request.name, "instanceType": request.instance_type, "image": image, "allowCidrs": cidrs,
+        "warmPool": request.warm_pool,
         "benchmark": {"enabled": request.benchmark, "model": request.benchmark_model,
                       "seconds": request.benchmark_seconds},
         # The state machine reads its polling cadence and deadlines from its input.

@@ -8,15 +8,21 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.adapters import capacity, events, jupyter, secrets
+from orchestrator.adapters import capacity, cloudformation, events, jupyter, secrets
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.models.environment import EnvironmentState
+from orchestrator.settings import settings
 
 SWEEP_CONCURRENCY = 8
 # The activity sidecar reports every minute; older than this, its report no longer counts.
 REPORT_MAX_AGE = timedelta(minutes=3)
+# A stack delete (CloudFront distribution included) that has not finished by then is reported as failed.
+DELETE_DEADLINE = timedelta(minutes=90)
+# What a deleted environment's record no longer needs.
+_GONE = ("url", "tokenSecretArn", "listenerPriority", "placement", "activityReport", "idleWarningAt",
+         "unreachableCount", "benchmarkTaskToken", "benchmarkTaskArn")
 
 
 def _plain(data: Any) -> Any:
@@ -41,6 +47,50 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
         "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount", "activityReport"))
     events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
     return record
+
+
+def delete(name: str) -> dict[str, Any]:
+    """Tear the environment down: its group force-deleted (protected instances included), then its stack.
+    /home (EFS) is retained by the template and its id kept on the record; the token is deleted."""
+    store = environment_store()
+    store.transition(name, ALLOWED_FROM["delete"], {"state": EnvironmentState.DELETING,
+                                                    "deleteRequestedAt": now_iso(), "updatedAt": now_iso()})
+    names = names_for(name)
+    try:
+        home = cloudformation.describe(names.stack).outputs.get("FileSystemId")
+        capacity.force_delete(names.auto_scaling_group, names.cluster, names.service)
+        cloudformation.delete(names.stack, settings().environment_stack_role_arn)
+    except Exception as error:
+        store.transition(name, {EnvironmentState.DELETING}, {
+            "state": EnvironmentState.FAILED, "failureReason": f"delete failed: {error}", "updatedAt": now_iso()})
+        raise
+    if home:
+        store.transition(name, {EnvironmentState.DELETING}, {"retainedFileSystemId": home})
+    return settle_deletion(store.get(name))
+
+
+def settle_deletion(record: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """DELETING -> DELETED once the stack is gone, FAILED when the delete failed or overran its deadline."""
+    now = now or datetime.now(UTC)
+    name, store = record["name"], environment_store()
+    stack = names_for(name).stack
+    status = cloudformation.describe(stack).status
+    if status in (None, "DELETE_COMPLETE"):
+        if record.get("tokenSecretArn"):
+            secrets.delete(record["tokenSecretArn"])
+        deleted = store.transition(name, ALLOWED_FROM["deleted"], {
+            "state": EnvironmentState.DELETED, "deletedAt": now.isoformat(), "updatedAt": now.isoformat()},
+            remove=_GONE)
+        events.publish("EnvironmentDeleted", {"environment": name})
+        return deleted
+    if status == "DELETE_FAILED":
+        reason = f"delete failed: {cloudformation.failure_reason(stack)}"
+    elif now - datetime.fromisoformat(record["deleteRequestedAt"]) > DELETE_DEADLINE:
+        reason = f"delete failed: stack {stack} still {status} after {DELETE_DEADLINE}"
+    else:
+        return record
+    return store.transition(name, {EnvironmentState.DELETING}, {
+        "state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now.isoformat()})
 
 
 def _policy(record: dict[str, Any]) -> IdlePolicy:
@@ -87,16 +137,22 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def sweep(now: datetime | None = None) -> list[dict[str, Any]]:
-    """Judge every READY environment, concurrently and independently: one failure stops no other."""
+    """Judge every READY environment and settle every DELETING one, concurrently and independently:
+    one failure stops no other."""
     now = now or datetime.now(UTC)
-    ready = [r for r in environment_store().list() if r["state"] == EnvironmentState.READY]
+    records = [r for r in environment_store().list()
+               if r["state"] in (EnvironmentState.READY, EnvironmentState.DELETING)]
 
     def safe(record: dict[str, Any]) -> dict[str, Any]:
         try:
+            if record["state"] == EnvironmentState.DELETING:
+                settled = settle_deletion(record, now)
+                return {"environment": record["name"], "action": "delete", "reason": settled["state"],
+                        "evidence": {}, "at": now.isoformat()}
             return judge(record, now)
         except Exception as error:
             return {"environment": record["name"], "action": "error", "reason": f"{type(error).__name__}: {error}",
                     "evidence": {}, "at": now.isoformat()}
 
     with ThreadPoolExecutor(max_workers=SWEEP_CONCURRENCY) as pool:
-        return list(pool.map(safe, ready))
+        return list(pool.map(safe, records))

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.adapters import capacity, cloudformation, ecr, ecs, jupyter, s3, secrets, stepfunctions
+from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, jupyter, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
-from orchestrator.domain import benchmarks, instance_types
+from orchestrator.domain import benchmarks, instance_types, placement
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
@@ -26,8 +26,7 @@ from orchestrator.settings import settings
 
 NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
 PARENT_TEMPLATE = "environment.yml"
-CHILD_TEMPLATES = {"NetworkTemplateUrl": "network.yml", "CapacityTemplateUrl": "capacity.yml",
-                   "NotebookTemplateUrl": "notebook.yml"}
+CHILD_TEMPLATES = {"CapacityTemplateUrl": "capacity.yml", "NotebookTemplateUrl": "notebook.yml"}
 
 
 def now_iso() -> str:
@@ -47,15 +46,31 @@ def check_image(image: str) -> dict[str, str]:
     return {"uri": resolved.uri, "digest": resolved.digest, "pinnedUri": resolved.pinned_uri}
 
 
+def shared_network() -> dict[str, str]:
+    """Outputs of the orchestrator's shared network stack (nested/shared.yml)."""
+    outputs = cloudformation.describe(settings().shared_network_stack).outputs
+    if not outputs:
+        raise StackFailed(f"shared network stack {settings().shared_network_stack!r} has no outputs")
+    return outputs
+
+
 def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
     """Create the environment's stack, or update it when it exists (warm start)."""
     name = request["name"]
     names = names_for(name)
     instance = instance_types.lookup(request["instanceType"])
+    config = settings()
+    store = environment_store()
+    record = store.get(name)
+    shared = shared_network()
+    subnet_zones = ec2.subnet_zones(shared["InstanceSubnetIds"].split(","))
+    chosen = placement.choose(instance.name, subnet_zones, ec2.offered_zones(instance.name))
+    priority = int(record.get("listenerPriority") or placement.rule_priority(
+        name, elbv2.used_priorities(shared["ListenerArn"])))
     secret_arn = secrets.ensure_token_secret(names.token_secret, name)
-    bucket = settings().artifact_bucket
-    urls = {param: s3.upload_by_hash(bucket, NESTED_DIR / file) for param, file in CHILD_TEMPLATES.items()}
-    parent_url = s3.upload_by_hash(bucket, NESTED_DIR / PARENT_TEMPLATE)
+    urls = {param: s3.upload_by_hash(config.artifact_bucket, NESTED_DIR / file)
+            for param, file in CHILD_TEMPLATES.items()}
+    parent_url = s3.upload_by_hash(config.artifact_bucket, NESTED_DIR / PARENT_TEMPLATE)
     parameters = {
         **urls,
         "EnvironmentName": name,
@@ -63,19 +78,33 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         "ImageUri": request["image"]["pinnedUri"],
         "AllowCidrs": ",".join(request["allowCidrs"]),
         "TokenSecretArn": secret_arn,
-        "EnvironmentsTableName": settings().environments_table,
+        "EnvironmentsTableName": config.environments_table,
         "TaskCpu": str(instance.task_cpu),
         "TaskMemory": str(instance.task_memory_mib),
         "NeuronDevices": str(instance.neuron_devices),
         "DesiredCapacity": "1",
+        "WarmPool": "stopped" if request.get("warmPool") else "none",
+        "VpcId": shared["VpcId"],
+        "InstanceSubnetIds": ",".join(chosen.subnets),
+        "PrivateSubnetIds": shared["PrivateSubnetIds"],
+        "InstanceSecurityGroupId": shared["InstanceSecurityGroupId"],
+        "FileSystemSecurityGroupId": shared["FileSystemSecurityGroupId"],
+        "ListenerArn": shared["ListenerArn"],
+        "ListenerPriority": str(priority),
+        "LoadBalancerDnsName": shared["LoadBalancerDnsName"],
+        "VpcOriginId": shared["VpcOriginId"],
+        "CustomDomain": config.custom_domain,
+        "CertificateArn": config.certificate_arn,
     }
     operation = cloudformation.deploy(names.stack, parent_url, parameters, tags={"neuronlab:environment": name},
-                                       role_arn=settings().environment_stack_role_arn)
+                                       role_arn=config.environment_stack_role_arn)
     if operation != "CREATE":  # warm start: the stack exists; a stop scaled it to zero outside CloudFormation
         capacity.scale_up(names.auto_scaling_group, names.cluster, names.service)
-    environment_store().transition(
+    store.transition(
         name, {EnvironmentState.PROVISIONING},
         {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request["image"]["digest"],
+         "listenerPriority": priority, "placement": {
+             "subnetZones": {s: subnet_zones[s] for s in chosen.subnets}, "excluded": [], "since": now_iso()},
          "updatedAt": now_iso()},
     )
     return {"name": names.stack, "operation": operation,
@@ -102,18 +131,44 @@ def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
     names = names_for(request["name"])
     stack = request["stack"]
     url = stack["outputs"]["NotebookUrl"]
+    record = environment_store().get(request["name"])
     service = ecs.service_state(names.cluster, names.service)
     if service.running >= 1:
-        token = secrets.read(environment_store().get(request["name"])["tokenSecretArn"])
+        token = secrets.read(record["tokenSecretArn"])
         code, _ = jupyter.api_status(url, token)
         detail = f"service running {service.running}/{service.desired}, /api/status answered {code or 'nothing'}"
         if code == 200:
             return {"healthy": True, "url": url, "detail": detail}
     else:
         detail = f"service running {service.running}/{service.desired}: no notebook task yet"
+        moved = _retry_elsewhere_after_capacity_failure(request, record)
+        if moved:
+            detail += f"; {moved}"
     if time.time() > stack["notebookDeadline"]:
         raise NotebookUnhealthy(f"notebook not healthy after {request['timeouts']['notebookSeconds']} s: {detail}")
     return {"healthy": False, "url": url, "detail": detail}
+
+
+def _retry_elsewhere_after_capacity_failure(request: dict[str, Any], record: dict[str, Any]) -> str:
+    """When EC2 had no capacity in an AZ, launch only in the other AZs that offer the type.
+    Raises CapacityUnavailable when none is left."""
+    state = record.get("placement") or {}
+    subnet_zones: dict[str, str] = state.get("subnetZones") or {}
+    if not subnet_zones:
+        return ""
+    names = names_for(request["name"])
+    since = datetime.fromisoformat(state["since"])
+    activities = [a for a in capacity.recent_activities(names.auto_scaling_group) if a["StartTime"] >= since]
+    excluded = set(state.get("excluded", []))
+    failed = placement.capacity_failures(activities) - excluded
+    if not failed:
+        return ""
+    excluded |= failed
+    chosen = placement.choose(request["instanceType"], subnet_zones, set(subnet_zones.values()), excluded)
+    capacity.use_subnets(names.auto_scaling_group, chosen.subnets)
+    environment_store().transition(request["name"], {EnvironmentState.PROVISIONING}, {
+        "placement": {**state, "excluded": sorted(excluded)}, "updatedAt": now_iso()})
+    return f"no capacity in {', '.join(sorted(failed))}: retrying in {', '.join(chosen.zones)}"
 
 
 def mark_ready(request: dict[str, Any]) -> dict[str, Any]:

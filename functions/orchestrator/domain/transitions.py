@@ -12,4 +12,7 @@ ALLOWED_FROM: dict[str, set[str]] = {
     "benchmark": {S.READY},
     "stop": {S.READY},
     "stopped": {S.STOPPING},
+    # a running environment may be deleted too; only a workflow in flight (PROVISIONING) must end first
+    "delete": {S.READY, S.STOPPED, S.FAILED, S.UNHEALTHY},
+    "deleted": {S.DELETING},
 }

@@ -115,6 +115,13 @@ def stop_environment(name: str) -> dict[str, Any]:
     return environments.public(lifecycle.stop(name, "stopped on request"))
 
 
+@app.delete("/environments/<name>")
+def delete_environment(name: str) -> Response:
+    """Tear the environment's stacks down (DELETING until the stack is gone, then DELETED)."""
+    record = environments.public(lifecycle.delete(name))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
+
+
 @app.get("/environments/<name>")
 def get_environment(name: str) -> dict[str, Any]:
     return environments.get(name)

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 class EnvironmentState(StrEnum):
@@ -27,17 +27,18 @@ EnvironmentName = Annotated[
 ]
 
 
-def _private_or_host_cidr(value: str) -> str:
+def _ipv4_cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as error:
         raise ValueError(f"not a CIDR block ({error})") from None
-    if network.prefixlen == 0:
-        raise ValueError("0.0.0.0/0 would open the notebook to the whole internet; give your own address")
+    if network.version != 4:
+        raise ValueError("IPv4 only: the notebook's CloudFront distribution serves viewers over IPv4")
     return str(network)
 
 
-Cidr = Annotated[str, AfterValidator(_private_or_host_cidr)]
+Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
+ANY_ADDRESS = "0.0.0.0/0"
 
 
 class StartRequest(BaseModel):
@@ -48,7 +49,12 @@ class StartRequest(BaseModel):
     name: EnvironmentName
     instance_type: str = Field(default="inf2.xlarge", alias="instanceType")
     image: str | None = Field(default=None, description="ECR image URI with tag; default from the API's config")
-    allow_cidrs: list[Cidr] = Field(default_factory=list, alias="allowCidrs", max_length=20)
+    allow_cidrs: list[Cidr] = Field(default_factory=list, alias="allowCidrs", max_length=20,
+                                    description="who may reach the notebook; default: the caller's address /32")
+    allow_any_address: bool = Field(default=False, alias="allowAnyAddress",
+                                    description="required to put 0.0.0.0/0 in allowCidrs")
+    warm_pool: bool = Field(default=False, alias="warmPool",
+                            description="keep a stopped instance in a warm pool while the environment is stopped")
     benchmark: bool = True
     benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
@@ -58,6 +64,13 @@ class StartRequest(BaseModel):
     warning_minutes: float = Field(default=10.0, alias="warningMinutes", ge=0, le=24 * 60)
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    @model_validator(mode="after")
+    def _open_only_on_purpose(self) -> StartRequest:
+        if ANY_ADDRESS in self.allow_cidrs and not self.allow_any_address:
+            raise ValueError("allowCidrs: 0.0.0.0/0 opens the notebook to the whole internet; "
+                             "set allowAnyAddress to true if that is really meant")
+        return self
 
 
 class RestartRequest(BaseModel):
@@ -78,7 +91,8 @@ class RestartRequest(BaseModel):
         """The start request of a known environment: its record, with this body's changes."""
         policy = record.get("idlePolicy") or {}
         base = {"name": record["name"], "instanceType": record["instanceType"], "image": record["image"],
-                "allowCidrs": record.get("allowCidrs") or [],
+                "allowCidrs": record.get("allowCidrs") or [], "warmPool": bool(record.get("warmPool")),
+                "allowAnyAddress": ANY_ADDRESS in (record.get("allowCidrs") or []),
                 **{alias: policy[key] for key, alias in (("idle_minutes", "idleMinutes"),
                                                          ("grace_minutes", "graceMinutes"),
                                                          ("max_lifetime_hours", "maxLifetimeHours"),

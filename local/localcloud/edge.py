@@ -1,0 +1,150 @@
+"""LocalCloud's stand-in for CloudFront and the shared load balancer: HTTPS on localhost, and
+/{environment}/... (HTTP and websockets) to that environment's notebook process.
+
+The certificate is self-signed and written under the state directory; clients trust it through
+SSL_CERT_FILE (`ca_file`). What this does not emulate: the CloudFront function's allow-list (every
+viewer here is 127.0.0.1); tests/unit/test_edge_function.py runs that function under Node instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from tornado import httpclient, httpserver, netutil, web, websocket
+
+# Hop-by-hop headers are the proxy's own business (RFC 9110 section 7.6.1).
+_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
+        "content-length", "host"}
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "edge-cert.pem", directory / "edge-key.pem"
+    if cert.exists() and key.exists():
+        return cert, key
+    directory.mkdir(parents=True, exist_ok=True)
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    key.chmod(0o600)
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert, key
+
+
+class _Proxy(websocket.WebSocketHandler):
+    """One handler for both: a websocket upgrade is piped frame by frame, anything else is forwarded."""
+
+    def initialize(self, route: Callable[[str], int | None]) -> None:
+        self.route = route
+        self.upstream: websocket.WebSocketClientConnection | None = None
+
+    def _target(self) -> str | None:
+        environment = self.request.path.split("/", 2)[1]
+        port = self.route(environment)
+        return f"127.0.0.1:{port}{self.request.uri}" if port else None
+
+    def _upstream_headers(self) -> dict[str, str]:
+        headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _HOP}
+        return {**headers, "X-Forwarded-Proto": "https", "X-Forwarded-For": self.request.remote_ip or ""}
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Upgrade", "").lower() == "websocket":
+            await super().get(*args, **kwargs)
+        else:
+            await self._forward()
+
+    async def _forward(self) -> None:
+        target = self._target()
+        if target is None:
+            self.set_status(404)
+            self.finish("no such environment")
+            return
+        try:
+            response = await httpclient.AsyncHTTPClient().fetch(
+                f"http://{target}", method=self.request.method, headers=self._upstream_headers(),
+                body=self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None,
+                follow_redirects=False, raise_error=False, allow_nonstandard_methods=True, request_timeout=300)
+        except OSError:  # the notebook is not listening (yet): what a load balancer answers with 502
+            self.set_status(502)
+            self.finish("bad gateway")
+            return
+        self.set_status(response.code, response.reason)
+        for key, value in response.headers.get_all():
+            if key.lower() not in _HOP:
+                self.add_header(key, value)
+        self.finish(response.body or b"")
+
+    post = put = patch = delete = head = options = _forward
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        target = self._target()
+        if target is None:
+            self.close(1008, "no such environment")
+            return
+        request = httpclient.HTTPRequest(f"ws://{target}", headers=self._upstream_headers())
+        self.upstream = await websocket.websocket_connect(request, on_message_callback=self._from_upstream)
+
+    def _from_upstream(self, message: str | bytes | None) -> None:
+        if message is None:
+            self.close()
+        elif not self.ws_connection or self.ws_connection.is_closing():
+            return
+        else:
+            self.write_message(message, binary=isinstance(message, bytes))
+
+    async def on_message(self, message: str | bytes) -> None:
+        if self.upstream is not None:
+            await self.upstream.write_message(message, binary=isinstance(message, bytes))
+
+    def on_close(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # the notebook behind makes its own same-origin check
+
+
+class Edge:
+    def __init__(self, state_dir: Path, route: Callable[[str], int | None]) -> None:
+        self.cert, key = _certificate(state_dir)
+        self.ca_file = self.cert  # self-signed: the certificate is its own authority
+        self._application = web.Application([(r"/.*", _Proxy, {"route": route})], websocket_ping_interval=30)
+        self._ssl = {"certfile": str(self.cert), "keyfile": str(key)}
+        self._sockets = netutil.bind_sockets(0, "127.0.0.1")
+        self.port = self._sockets[0].getsockname()[1]
+        self.domain = f"localhost:{self.port}"  # what the emulated distribution reports as its DomainName
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="localcloud-edge", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = httpserver.HTTPServer(self._application, ssl_options=self._ssl)  # created on its own loop
+        server.add_sockets(self._sockets)
+        self._loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)

@@ -5,12 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: install demo test test-unit test-workflow test-infrastructure test-e2e lint check bench docs down clean
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,12 @@ $(VENV)/.installed: pyproject.toml functions/requirements.txt
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+# The IaC security scanner pins dependencies of its own too.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	touch $@
 
 demo: $(VENV)/.installed
@@ -55,10 +63,10 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/harness.py
 
-# the generated table in docs/cost-simulation.md
+# the generated tables in docs/cost.md
 docs: $(VENV)/.installed
-	$(BIN)/python -m orchestrator.domain.cost --write docs/cost-simulation.md
+	$(BIN)/python -m orchestrator.domain.cost --write docs/cost.md
 
 clean:
 	-$(BIN)/neuronlab local down
-	rm -rf $(VENV) $(SAM_VENV) .neuronlab .aws-sam bench-results
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .neuronlab .aws-sam bench-results

@@ -68,6 +68,9 @@ def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
         out.print(f"  token: neuronlab token {record['name']}{' --local' if use_local else ''}")
     if record.get("failureReason"):
         out.print(f"  [red]failed:[/red] {record['failureReason']}")
+    if record.get("retainedFileSystemId") and record["state"] in ("DELETING", "DELETED"):
+        out.print(f"  /home kept: EFS {record['retainedFileSystemId']} (billed per GB; "
+                  f"aws efs delete-file-system --file-system-id {record['retainedFileSystemId']} removes it)")
     if record.get("stopReason") and record["state"] in ("STOPPED", "UNHEALTHY"):
         out.print(f"  stopped {record.get('stoppedAt', '')}: {record['stopReason']}")
     if record.get("idlePolicy"):
@@ -118,6 +121,10 @@ def start(
     grace_minutes: Annotated[float | None, typer.Option(help="Never stop sooner after ready [10]")] = None,
     warning_minutes: Annotated[float | None, typer.Option(help="Warn this long before an idle stop [10]")] = None,
     max_lifetime_hours: Annotated[float | None, typer.Option(help="Stop after this long, busy or not")] = None,
+    allow_any_address: Annotated[bool, typer.Option("--allow-any-address",
+                                                    help="Allow --allow-cidr 0.0.0.0/0 (the whole internet)")] = False,
+    warm_pool: Annotated[bool, typer.Option("--warm-pool", help="Keep a stopped instance in a warm pool while "
+                                                                "stopped (faster start, EBS billed)")] = False,
     wait: Annotated[bool, typer.Option(help="Wait until the workflow ends")] = True,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
@@ -131,7 +138,8 @@ def start(
     body: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     existing = _find(target, name)
     if existing is None:
-        body.update({"name": name, "instanceType": instance_type or "inf2.xlarge"})
+        body.update({"name": name, "instanceType": instance_type or "inf2.xlarge", "warmPool": warm_pool,
+                     "allowAnyAddress": allow_any_address})
         body.update({k: v for k, v in (("image", image), ("allowCidrs", allow_cidr)) if v})
         record = _api(target, "POST", "/environments", body=body)
     else:
@@ -167,6 +175,16 @@ def status(name: str, use_local: LocalOpt = False, as_json: JsonOpt = False) -> 
 def stop(name: str, use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """Scale to zero now; /home and the token stay for the next start."""
     record = _api(_target(use_local), "POST", f"/environments/{name}/stop")
+    _print_json(record) if as_json else _environment_view(record, use_local)
+
+
+@app.command()
+def delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
+           use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Tear the environment's stacks down. Its /home file system is kept (its id is shown)."""
+    if not yes and not typer.confirm(f"Delete environment {name} and its stacks?"):
+        raise typer.Exit(1)
+    record = _api(_target(use_local), "DELETE", f"/environments/{name}")
     _print_json(record) if as_json else _environment_view(record, use_local)
 
 

@@ -40,7 +40,7 @@ def run_demo(benchmark_model: str, benchmark_seconds: int, console: Console, qui
     if record.get("url") and record.get("tokenSecretArn"):
         secrets = target.boto3_client("secretsmanager")
         token = secrets.get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
-        os.environ.setdefault("SSL_CERT_FILE", state["caFile"])  # LocalCloud's edge has a self-signed certificate
+        os.environ["NEURONLAB_NOTEBOOK_CA_FILE"] = state["caFile"]  # LocalCloud's edge: a self-signed certificate
         api_status = jupyter.api_status(record["url"], token, timeout=10)[0]
     return {
         "execution": {"status": execution["status"], "arn": execution["executionArn"],

@@ -85,7 +85,7 @@ def _hourly_price(args: argparse.Namespace) -> float | None:
     if args.hourly_price is not None:
         return args.hourly_price
     if args.instance_type in instance_types.supported():
-        return instance_types.lookup(args.instance_type).hourly_usd
+        return instance_types.lookup(args.instance_type).hourly_usd()
     return None
 
 

@@ -5,7 +5,9 @@ Each tick it reconciles moto's ECS state with local processes:
 - a service with desired count 1 -> JupyterLab on the port of the stack's load balancer, token from the
   emulated Secrets Manager in JUPYTER_TOKEN, /home in a local folder; running count follows the process;
 - a task started by RunTask -> its container command as a process (the benchmark harness on CPU);
-  when it exits the task becomes STOPPED with its exit code and ECS's 'Task State Change' event is sent.
+  when it exits the task becomes STOPPED with its exit code and ECS's 'Task State Change' event is sent;
+- a service whose stack was deleted -> its notebook stops (moto keeps the service ACTIVE; see the canary
+  cfn_delete_keeps_ecs_service in tests/unit/test_moto_canaries.py).
 """
 
 from __future__ import annotations
@@ -88,9 +90,12 @@ class Agent:
             managed.stop()
 
     def route(self, environment: str) -> int | None:
-        """The port of the environment's running notebook, as the shared listener's rule would route."""
-        port, notebook = self.ports.get(environment, (0, None))
-        return port if notebook is not None and notebook.process.poll() is None else None
+        """The port of the environment's running notebook, as the shared listener's rule would route;
+        0 when its notebook is not running (no healthy target), None for an environment never started."""
+        if environment not in self.ports:
+            return None
+        port, notebook = self.ports[environment]
+        return port if notebook.process.poll() is None else 0
 
     def pids(self) -> list[int]:
         processes = [p for m in [*self.notebooks.values(), *self.tasks.values()] for p in [m.process, *m.sidecars]]
@@ -146,10 +151,13 @@ class Agent:
         return None
 
     def _services(self) -> None:
-        live = {service.arn for service in self.ecs.services.values()}
-        for arn in [a for a in self.notebooks if a not in live]:  # the service was deleted with its stack
+        # moto keeps a stack's ECS services after the stack is deleted: a service no stack holds is gone
+        live = [service for service in self.ecs.services.values() if self._stack_of(service) is not None]
+        for arn in [a for a in self.notebooks if a not in {service.arn for service in live}]:
             self.notebooks.pop(arn).stop()
-        for service in list(self.ecs.services.values()):
+            for environment in [e for e, (_, m) in self.ports.items() if m.process.poll() is not None]:
+                del self.ports[environment]  # its listener rule went with the stack
+        for service in live:
             env = service.cluster_name.removeprefix("neuronlab-")
             managed = self.notebooks.get(service.arn)
             has_capacity = bool(self.ecs.container_instances.get(service.cluster_name))

@@ -48,7 +48,7 @@ class LocalCloud:
         self.edge = Edge(self.state_dir, route=lambda environment: self.agent.route(environment))
         self.edge.start()
         patches.EDGE_DOMAIN = self.edge.domain
-        os.environ["SSL_CERT_FILE"] = str(self.edge.ca_file)  # in-process clients trust the edge
+        os.environ["NEURONLAB_NOTEBOOK_CA_FILE"] = str(self.edge.ca_file)  # in-process clients trust the edge
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._mock.start()
         self._moto_server: ThreadedMotoServer | None = None

@@ -1,9 +1,10 @@
 """LocalCloud's stand-in for CloudFront and the shared load balancer: HTTPS on localhost, and
 /{environment}/... (HTTP and websockets) to that environment's notebook process.
 
-The certificate is self-signed and written under the state directory; clients trust it through
-SSL_CERT_FILE (`ca_file`). What this does not emulate: the CloudFront function's allow-list (every
-viewer here is 127.0.0.1); tests/unit/test_edge_function.py runs that function under Node instead.
+The certificate is self-signed and written under the state directory; NeuronLab's clients trust
+it through NEURONLAB_NOTEBOOK_CA_FILE (`ca_file`); a browser asks once. Not emulated: the CloudFront
+function's allow-list (every viewer here is 127.0.0.1); tests/unit/test_edge_function.py runs that
+function under Node instead.
 """
 
 from __future__ import annotations
@@ -58,10 +59,15 @@ class _Proxy(websocket.WebSocketHandler):
         self.route = route
         self.upstream: websocket.WebSocketClientConnection | None = None
 
-    def _target(self) -> str | None:
+    def _target(self) -> str:
+        """host:port/uri of the environment's notebook; raises HTTPError as the load balancer would answer."""
         environment = self.request.path.split("/", 2)[1]
         port = self.route(environment)
-        return f"127.0.0.1:{port}{self.request.uri}" if port else None
+        if port is None:  # no listener rule: the listener's default action
+            raise web.HTTPError(404, reason="no such environment")
+        if port == 0:  # a rule whose target group has no healthy target
+            raise web.HTTPError(503, reason="no healthy target")
+        return f"127.0.0.1:{port}{self.request.uri}"
 
     def _upstream_headers(self) -> dict[str, str]:
         headers = {k: v for k, v in self.request.headers.get_all() if k.lower() not in _HOP}
@@ -75,10 +81,6 @@ class _Proxy(websocket.WebSocketHandler):
 
     async def _forward(self) -> None:
         target = self._target()
-        if target is None:
-            self.set_status(404)
-            self.finish("no such environment")
-            return
         try:
             response = await httpclient.AsyncHTTPClient().fetch(
                 f"http://{target}", method=self.request.method, headers=self._upstream_headers(),
@@ -97,9 +99,10 @@ class _Proxy(websocket.WebSocketHandler):
     post = put = patch = delete = head = options = _forward
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
-        target = self._target()
-        if target is None:
-            self.close(1008, "no such environment")
+        try:
+            target = self._target()
+        except web.HTTPError as error:
+            self.close(1008, error.reason)
             return
         request = httpclient.HTTPRequest(f"ws://{target}", headers=self._upstream_headers())
         self.upstream = await websocket.websocket_connect(request, on_message_callback=self._from_upstream)

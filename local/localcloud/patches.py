@@ -163,6 +163,10 @@ class _Function(_CloudFrontResource, CloudFormationModel):
     kind = "Function"
 
     @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @staticmethod
     def cloudformation_type() -> str:
         return "AWS::CloudFront::Function"
 

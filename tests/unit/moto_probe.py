@@ -62,13 +62,11 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     except Exception:
         gaps["nested_stack_outputs"] = True
 
-    # 4. Load balancers have an AWS DNS name nothing local listens on
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
-        "Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
-    balancer = boto3.client("elbv2").create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]
-    gaps["lb_dns_not_local"] = balancer["DNSName"].endswith("amazonaws.com")
+    # 4. CloudFormation has no model for CloudFront resources (they are skipped, so GetAtt fails)
+    from moto.cloudformation.parsing import get_model_map
+
+    cloudfront = {"AWS::CloudFront::Distribution", "AWS::CloudFront::Function", "AWS::CloudFront::VpcOrigin"}
+    gaps["cloudfront_not_in_cloudformation"] = not cloudfront & set(get_model_map())
 
     # 5. A state machine created by CloudFormation is invisible to the executing (parser) backend
     machine = {"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
@@ -95,5 +93,20 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             break
         time.sleep(0.05)
     gaps["task_failure_drops_cause"] = described.get("cause") != "the cause"
+
+    # 7. Deleting a stack leaves its ECS service ACTIVE (the LocalCloud agent treats it as gone)
+    service_stack = {"Resources": {
+        "C": {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": "c"}},
+        "T": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Family": "t", "ContainerDefinitions": [
+            {"Name": "x", "Image": "x", "Memory": 128}]}},
+        "S": {"Type": "AWS::ECS::Service", "Properties": {"Cluster": {"Ref": "C"}, "ServiceName": "s",
+                                                          "TaskDefinition": {"Ref": "T"}, "DesiredCount": 0}}}}
+    cfn.create_stack(StackName="svc", TemplateBody=json.dumps(service_stack))
+    cfn.delete_stack(StackName="svc")
+    try:
+        services = boto3.client("ecs").describe_services(cluster="c", services=["s"])["services"]
+        gaps["cfn_delete_keeps_ecs_service"] = any(s["status"] == "ACTIVE" for s in services)
+    except Exception:
+        gaps["cfn_delete_keeps_ecs_service"] = False
 
 print(json.dumps(gaps))

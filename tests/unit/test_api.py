@@ -65,7 +65,8 @@ def test_a_retried_start_gets_the_first_answer_not_a_second_workflow(state_machi
     ("body", "field"),
     [
         ({"name": "Bad_Name"}, "name"),
-        ({"name": "demo", "allowCidrs": ["0.0.0.0/0"]}, "allowCidrs.0"),
+        ({"name": "demo", "allowCidrs": ["0.0.0.0/0"]}, "allowCidrs"),
+            ({"name": "demo", "allowCidrs": ["2001:db8::/64"]}, "allowCidrs.0"),
         ({"name": "demo", "allowCidrs": ["300.1.1.1/32"]}, "allowCidrs.0"),
         ({"name": "demo", "benchmarkSeconds": 0}, "benchmarkSeconds"),
         ({"name": "demo", "clientToken": "not a token!"}, "clientToken"),

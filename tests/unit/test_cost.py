@@ -1,36 +1,76 @@
-"""The cost simulation and the page that shows it."""
+"""The cost model (from the templates' resources and the price tables) and the page that shows it."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.domain import cost
+from orchestrator.domain import cost, instance_types
 from tests.conftest import ROOT
 
 
 def test_the_doc_shows_what_the_code_computes() -> None:
-    page = (ROOT / "docs" / "cost-simulation.md").read_text()
+    page = (ROOT / "docs" / "cost.md").read_text()
     table = page.split("<!-- cost-table:start -->\n", 1)[1].split("<!-- cost-table:end -->", 1)[0]
-    assert table == cost.markdown(), "docs/cost-simulation.md is stale: run `make docs`"
+    assert table == cost.markdown(), "docs/cost.md is stale: run `make docs`"
 
 
-@pytest.mark.parametrize("instance_type", ["inf2.xlarge", "inf2.8xlarge", "trn1.2xlarge"])
-def test_scaling_to_zero_costs_less_and_keeps_a_floor(instance_type: str) -> None:
-    result = cost.simulate(instance_type)
-    assert 0 < result.neuronlab_when_stopped < result.neuronlab < result.original_always_on
+def test_every_resource_type_in_the_templates_has_a_rule() -> None:
+    for resource in cost.orchestrator() + cost.environment():
+        assert resource.kind in cost.RULES or resource.kind in cost.PER_USE, resource
 
 
-def test_always_on_is_independent_of_usage_and_neuronlab_grows_with_it() -> None:
-    light, heavy = cost.Usage(hours_per_day=2), cost.Usage(hours_per_day=12)
-    few, many = cost.simulate("inf2.xlarge", light), cost.simulate("inf2.xlarge", heavy)
-    assert few.original_always_on == many.original_always_on
-    assert few.neuronlab < many.neuronlab
+def test_a_resource_type_without_a_rule_is_refused_not_priced_at_zero() -> None:
+    gateway = cost.Resource("Endpoint", "AWS::EC2::VPCEndpoint", {})
+    with pytest.raises(cost.UnpricedResource, match="AWS::EC2::VPCEndpoint"):
+        cost.resource_lines([gateway], cost.Scenario())
 
 
-def test_running_hours_include_the_idle_tail() -> None:
-    # 5 days x 730/168 weeks x (8 h + 1 h idle tail) at $0.7582/h, plus the 100 GB volume for those hours
+def test_a_stopped_environment_pays_nothing_by_the_hour() -> None:
+    lines = cost.resource_lines(cost.environment(), cost.Scenario(home_gb=5))
+    assert sorted(line.basis for line in lines) == ["EFS Standard GB-month", "secret-month"]
+    assert cost.total(lines) == pytest.approx(5 * 0.30 + 0.40)
+
+
+def test_the_orchestrator_floor_is_the_shared_internal_load_balancer_only() -> None:
+    lines = cost.resource_lines(cost.orchestrator(), cost.Scenario())
+    assert [line.basis for line in lines] == ["load balancer hour"]  # internal: no public IPv4 of its own
+
+
+def test_the_warm_pool_adds_the_stopped_instances_volume() -> None:
+    plain = cost.total(cost.resource_lines(cost.environment(), cost.Scenario()))
+    warm = cost.total(cost.resource_lines(cost.environment(), cost.Scenario(conditions=frozenset({"UseWarmPool"}))))
+    assert warm - plain == pytest.approx(100 * cost.prices()["gp3_per_gb_month"])
+
+
+def test_running_hours_bill_instance_volume_and_address_in_proportion() -> None:
+    # 5 days x 730/168 weeks x (8 h + 1 h idle tail)
+    usage = cost.Usage()
     hours = 5 * 730 / 168 * 9
-    prices = cost.prices()
-    floor = cost.simulate("inf2.xlarge").neuronlab_when_stopped
-    expected = 0.7582 * hours + 100 * prices["gp3_per_gb_month"] * hours / 730 + floor
-    assert cost.simulate("inf2.xlarge").neuronlab == pytest.approx(expected, abs=0.01)
+    assert usage.running_hours == pytest.approx(hours)
+    p = cost.prices()
+    running = cost.total(cost.resource_lines(cost.environment(), cost.Scenario("inf2.xlarge", hours)))
+    expected = (0.7582 * hours + 100 * p["gp3_per_gb_month"] * hours / 730 + p["public_ipv4_per_hour"] * hours
+                + 5 * p["efs_standard_per_gb_month"] + p["secret_per_month"])
+    assert running == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("instance_type", cost.TYPES_IN_DOC)
+def test_scale_to_zero_beats_the_original_pattern_and_costs_grow_with_use(instance_type: str) -> None:
+    rows = {row[0]: row for row in cost.summarize().rows}
+    _, original, full_month, trace, saving = rows[instance_type]
+    assert trace < full_month < original
+    assert 0.5 < saving < 1
+
+
+def test_original_pattern_counts_two_nat_gateways_and_a_public_load_balancer() -> None:
+    always_on = cost.Scenario("inf2.xlarge", 730, public_instance_address=False)
+    lines = cost.resource_lines(cost.original_pattern(), always_on)
+    bases = [line.basis for line in lines]
+    assert bases.count("NAT gateway hour + its public IPv4") == 2
+    assert "public IPv4 hour" in bases and "instance public IPv4" not in [line.item for line in lines]
+
+
+def test_prices_are_per_region_and_unknown_regions_have_none() -> None:
+    inf2 = instance_types.lookup("inf2.xlarge")
+    assert inf2.hourly_usd("us-east-1") == pytest.approx(0.7582)
+    assert inf2.hourly_usd("ap-southeast-7") is None

@@ -61,3 +61,36 @@ def test_regression_verdict_against_the_series_median(throughput: float, history
     verdict, ratio = benchmarks.verdict(throughput, history)
     assert verdict == expected
     assert (ratio is None) == (expected == "baseline")
+
+
+def test_the_capacity_template_offers_exactly_the_table_s_types() -> None:
+    from samtranslator.yaml_helper import yaml_parse
+
+    from tests.conftest import ROOT
+
+    parameters = yaml_parse((ROOT / "nested" / "capacity.yml").read_text())["Parameters"]
+    assert sorted(parameters["InstanceType"]["AllowedValues"]) == instance_types.supported()
+
+
+def test_the_notebook_template_can_mount_every_device_of_the_largest_type() -> None:
+    from samtranslator.yaml_helper import yaml_parse
+
+    from tests.conftest import ROOT
+
+    template = yaml_parse((ROOT / "nested" / "notebook.yml").read_text())
+    most = max(instance_types.lookup(t).neuron_devices for t in instance_types.supported())
+    assert template["Parameters"]["NeuronDevices"]["MaxValue"] >= most
+    devices = template["Resources"]["NotebookTaskDefinition"]["Properties"]["ContainerDefinitions"][0][
+        "LinuxParameters"]["Devices"]
+    assert len(devices) >= most  # /dev/neuron0 plus one conditional entry per further device
+
+
+@pytest.mark.parametrize("name", instance_types.supported())
+def test_every_type_has_two_neuron_cores_per_device_and_a_price(name: str) -> None:
+    spec = instance_types.lookup(name)
+    assert spec.neuron_cores == 2 * spec.neuron_devices
+    assert spec.hourly_usd("us-east-1") and spec.hourly_usd("us-east-1") > 0
+
+
+def test_trn1_is_supported() -> None:
+    assert instance_types.lookup("trn1.2xlarge").neuron_devices == 1

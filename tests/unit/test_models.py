@@ -18,10 +18,19 @@ def test_malformed_names_are_refused(name: str) -> None:
     assert error.value.errors()[0]["loc"] == ("name",)
 
 
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
-def test_the_whole_internet_is_never_an_allow_list(cidr: str) -> None:
-    with pytest.raises(ValidationError, match="whole internet"):
-        StartRequest.model_validate({"name": "demo", "allowCidrs": [cidr]})
+def test_the_whole_internet_is_an_allow_list_only_with_the_explicit_flag() -> None:
+    with pytest.raises(ValidationError, match="whole internet") as error:
+        StartRequest.model_validate({"name": "demo", "allowCidrs": ["203.0.113.0/24", "0.0.0.0/0"]})
+    assert error.value.errors()[0]["loc"] == ("allowCidrs",)
+    opened = StartRequest.model_validate({"name": "demo", "allowCidrs": ["0.0.0.0/0"], "allowAnyAddress": True})
+    assert opened.allow_cidrs == ["0.0.0.0/0"]
+
+
+@pytest.mark.parametrize("cidr", ["::/0", "2001:db8::/64"])
+def test_ipv6_is_refused_because_the_distribution_serves_ipv4(cidr: str) -> None:
+    with pytest.raises(ValidationError, match="IPv4 only") as error:
+        StartRequest.model_validate({"name": "demo", "allowCidrs": [cidr], "allowAnyAddress": True})
+    assert error.value.errors()[0]["loc"] == ("allowCidrs", 0)
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.300/32", "hello", "10.0.0.1/24"])

@@ -28,13 +28,13 @@ def upstream_gaps() -> dict[str, bool]:
 
 
 @pytest.mark.parametrize("gap", ["lambda_needs_docker", "events_no_lambda_targets", "nested_stack_outputs",
-                                 "lb_dns_not_local", "cfn_state_machine_not_executable",
-                                 "task_failure_drops_cause"])
+                                 "cloudfront_not_in_cloudformation", "cfn_state_machine_not_executable",
+                                 "task_failure_drops_cause", "cfn_delete_keeps_ecs_service"])
 def test_upstream_moto_still_has_the_gap(upstream_gaps: dict[str, bool], gap: str) -> None:
     assert upstream_gaps[gap], f"moto closed '{gap}': remove its fix from localcloud/patches.py"
 
 
-def test_patched_moto_resolves_nested_outputs_load_balancer_and_state_machines(aws_env: None) -> None:
+def test_patched_moto_resolves_nested_outputs_cloudfront_and_state_machines(aws_env: None) -> None:
     patches.apply()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3")
@@ -55,10 +55,15 @@ def test_patched_moto_resolves_nested_outputs_load_balancer_and_state_machines(a
         assert outputs[0]["OutputValue"]  # the child's topic name
         assert "m" in [m["name"] for m in boto3.client("stepfunctions").list_state_machines()["stateMachines"]]
 
-        ec2 = boto3.client("ec2")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
-            "Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
-        dns = boto3.client("elbv2").create_load_balancer(Name="lb", Subnets=subnets)["LoadBalancers"][0]["DNSName"]
-        host, port = dns.split(":")
-        assert host == "127.0.0.1" and 1024 <= int(port) <= 65535
+        distribution = {"Resources": {
+            "F": {"Type": "AWS::CloudFront::Function", "Properties": {"Name": "f", "FunctionCode": "x"}},
+            "D": {"Type": "AWS::CloudFront::Distribution", "Properties": {"DistributionConfig": {
+                "FunctionAssociations": [{"FunctionARN": {"Fn::GetAtt": ["F", "FunctionMetadata.FunctionARN"]}}]}}}},
+            "Outputs": {"Url": {"Value": {"Fn::Sub": "https://${D.DomainName}/"}},
+                        "Function": {"Value": {"Fn::GetAtt": ["F", "FunctionMetadata.FunctionARN"]}}}}
+        patches.EDGE_DOMAIN = "localhost:8443"
+        cfn.create_stack(StackName="cf", TemplateBody=json.dumps(distribution))
+        stack = cfn.describe_stacks(StackName="cf")["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert outputs["Url"] == "https://localhost:8443/"
+        assert outputs["Function"].startswith("arn:aws:cloudfront::") and outputs["Function"].endswith(":function/f")

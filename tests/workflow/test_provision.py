@@ -7,14 +7,13 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import boto3
 import pytest
 
 from localcloud import faults
 from localcloud.cloud import LOCAL_IMAGE, LocalCloud
+from orchestrator.adapters import jupyter
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from tests.workflow.conftest import start, visited_states, wait
 
@@ -22,13 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def api_status(url: str, token: str | None) -> int:
-    headers = {"Authorization": f"token {token}"} if token else {}
-    request = urllib.request.Request(url + "api/status", headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return jupyter.api_status(url, token or "")[0]  # through the local edge (HTTPS, its own certificate)
 
 
 def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalCloud) -> None:
@@ -42,7 +35,7 @@ def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalClou
     states = visited_states(execution["executionArn"])
     assert states[:3] == ["CheckImage", "DeployStacks", "WaitForStack"]
     assert states[-3:] == ["RunBenchmark", "StoreMetrics", "Provisioned"]
-    assert record["state"] == "READY" and record["url"].startswith("http://127.0.0.1:")
+    assert record["state"] == "READY" and record["url"].startswith("https://localhost:")  # the local edge
     assert record["imageDigest"].startswith("sha256:")
 
     # And JupyterLab answers with the token from Secrets Manager, and refuses without it

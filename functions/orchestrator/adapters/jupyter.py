@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import urllib.error
 import urllib.request
 from datetime import datetime
 from typing import Any
 
 from orchestrator.domain.idle import Kernel, Signals, Terminal
+
+
+def _open(request: urllib.request.Request, timeout: float) -> Any:
+    """urlopen, trusting NEURONLAB_NOTEBOOK_CA_FILE when set (LocalCloud's self-signed edge); else the system store."""
+    ca_file = os.environ.get("NEURONLAB_NOTEBOOK_CA_FILE")
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    return urllib.request.urlopen(request, timeout=timeout, context=context)  # noqa: S310 (scheme checked)
 
 
 def api_status(base_url: str, token: str, timeout: float = 5.0) -> tuple[int, dict]:
@@ -22,7 +31,7 @@ def api_status(base_url: str, token: str, timeout: float = 5.0) -> tuple[int, di
         base_url.rstrip("/") + "/api/status", headers={"Authorization": f"token {token}"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (URL from our stack)
+        with _open(request, timeout) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, {}
@@ -34,7 +43,7 @@ def _get_json(base_url: str, path: str, token: str, timeout: float) -> Any:
     # no_track_activity: the sweeper's polls must never count as user activity
     request = urllib.request.Request(  # noqa: S310 (scheme checked by the caller)
         f"{base_url.rstrip('/')}{path}?no_track_activity=1", headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+    with _open(request, timeout) as response:
         return json.loads(response.read() or b"null")
 
 

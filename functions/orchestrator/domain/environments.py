@@ -47,7 +47,8 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     policy = {"idle_minutes": request.idle_minutes, "grace_minutes": request.grace_minutes,
               "max_lifetime_hours": request.max_lifetime_hours, "warning_minutes": request.warning_minutes}
     fields = {"state": EnvironmentState.PROVISIONING, "instanceType": request.instance_type, "image": image,
-              "allowCidrs": cidrs, "warmPool": request.warm_pool, "idlePolicy": {k: v for k, v in policy.items() if v is not None},
+              "allowCidrs": cidrs, "warmPool": request.warm_pool,
+              "idlePolicy": {k: v for k, v in policy.items() if v is not None},
               "updatedAt": stamp}
     existing = store.find(request.name)
     if existing is None:

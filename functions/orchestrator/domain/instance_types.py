@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -23,7 +24,11 @@ class InstanceType:
     memory_mib: int
     neuron_devices: int
     neuron_cores: int
-    hourly_usd: float
+    prices: dict[str, float] = field(default_factory=dict, compare=False)  # region -> on-demand USD/hour
+
+    def hourly_usd(self, region: str | None = None) -> float | None:
+        """On-demand price in the region (default: this process's region); None where the table has none."""
+        return self.prices.get(region or current_region())
 
     @property
     def task_cpu(self) -> int:
@@ -41,6 +46,10 @@ def _table() -> dict:
     return json.loads((Path(__file__).with_name("instance_types.json")).read_text())
 
 
+def current_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def supported() -> list[str]:
     return sorted(_table()["types"])
 
@@ -54,4 +63,5 @@ def lookup(name: str) -> InstanceType:
     spec = table["types"].get(name)
     if spec is None:
         raise InvalidRequest(f"instanceType: {name!r} is not one of {', '.join(supported())}")
-    return InstanceType(name=name, **spec)
+    return InstanceType(name=name, prices=spec["hourly_usd"],
+                        **{k: v for k, v in spec.items() if k != "hourly_usd"})

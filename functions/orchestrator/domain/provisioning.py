@@ -214,8 +214,9 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
     history = store.series_throughputs(parsed.series, run_key, parsed.scenario)
     verdict, ratio = benchmarks.verdict(parsed.throughput, history)
     if parsed.cost_per_million_usd is None and parsed.instance_type in instance_types.supported():
-        hourly = instance_types.lookup(parsed.instance_type).hourly_usd
-        parsed.cost_per_million_usd = benchmarks.cost_per_million(hourly, parsed.throughput)
+        hourly = instance_types.lookup(parsed.instance_type).hourly_usd()
+        if hourly is not None:
+            parsed.cost_per_million_usd = benchmarks.cost_per_million(hourly, parsed.throughput)
     item = {
         **parsed.model_dump(mode="json"),
         "series": parsed.series,

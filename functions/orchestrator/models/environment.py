@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 
 class EnvironmentState(StrEnum):
@@ -49,10 +49,11 @@ class StartRequest(BaseModel):
     name: EnvironmentName
     instance_type: str = Field(default="inf2.xlarge", alias="instanceType")
     image: str | None = Field(default=None, description="ECR image URI with tag; default from the API's config")
-    allow_cidrs: list[Cidr] = Field(default_factory=list, alias="allowCidrs", max_length=20,
-                                    description="who may reach the notebook; default: the caller's address /32")
+    # declared before allowCidrs: its validator reads this flag
     allow_any_address: bool = Field(default=False, alias="allowAnyAddress",
                                     description="required to put 0.0.0.0/0 in allowCidrs")
+    allow_cidrs: list[Cidr] = Field(default_factory=list, alias="allowCidrs", max_length=20,
+                                    description="who may reach the notebook; default: the caller's address /32")
     warm_pool: bool = Field(default=False, alias="warmPool",
                             description="keep a stopped instance in a warm pool while the environment is stopped")
     benchmark: bool = True
@@ -65,12 +66,13 @@ class StartRequest(BaseModel):
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 
-    @model_validator(mode="after")
-    def _open_only_on_purpose(self) -> StartRequest:
-        if ANY_ADDRESS in self.allow_cidrs and not self.allow_any_address:
-            raise ValueError("allowCidrs: 0.0.0.0/0 opens the notebook to the whole internet; "
-                             "set allowAnyAddress to true if that is really meant")
-        return self
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _open_only_on_purpose(cls, cidrs: list[str], info: ValidationInfo) -> list[str]:
+        if ANY_ADDRESS in cidrs and not info.data.get("allow_any_address"):
+            raise ValueError("0.0.0.0/0 opens the notebook to the whole internet; set allowAnyAddress to true "
+                             "if that is really meant")
+        return cidrs
 
 
 class RestartRequest(BaseModel):

@@ -61,6 +61,7 @@ check: lint test
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/demo.py
+	$(BIN)/python bench/start_times.py
 	$(BIN)/python bench/harness.py
 
 # the generated tables in docs/cost.md

@@ -155,8 +155,9 @@ class Agent:
         live = [service for service in self.ecs.services.values() if self._stack_of(service) is not None]
         for arn in [a for a in self.notebooks if a not in {service.arn for service in live}]:
             self.notebooks.pop(arn).stop()
-            for environment in [e for e, (_, m) in self.ports.items() if m.process.poll() is not None]:
-                del self.ports[environment]  # its listener rule went with the stack
+        environments = {service.cluster_name.removeprefix("neuronlab-") for service in live}
+        for environment in [e for e in self.ports if e not in environments]:
+            del self.ports[environment]  # its listener rule went with the stack
         for service in live:
             env = service.cluster_name.removeprefix("neuronlab-")
             managed = self.notebooks.get(service.arn)

@@ -75,6 +75,10 @@ def test_demo_end_to_end_and_local_down_leaves_nothing(state_dir: Path) -> None:
     assert again["execution"]["status"] == "SUCCEEDED"
     refused = neuronlab(env, "start", "demo", "--local", "--instance-type", "trn1.2xlarge")
     assert refused.returncode == 1 and "--instance-type" in refused.stderr
+    # delete tears it down (the notebook process goes with it) and says which /home file system it kept
+    deleted = neuronlab(env, "delete", "demo", "--yes", "--local")
+    assert deleted.returncode == 0, deleted.stderr[-2000:]
+    assert "DELETED" in deleted.stdout and "/home kept: EFS fs-" in deleted.stdout
 
     down = neuronlab(env, "local", "down")
     assert down.returncode == 0, down.stderr

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import uuid
 
 import boto3
 import pytest
 import requests
+import websocket
 from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
@@ -37,6 +41,37 @@ def test_environments_share_the_network_and_each_url_reaches_only_its_own_notebo
     assert zones and zones <= {"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1f"}
     stacks = {s["StackName"] for s in boto3.client("cloudformation").describe_stacks()["Stacks"]}
     assert sum(name.startswith("neuronlab-SharedNetwork") for name in stacks) == 1
+
+
+def test_kernels_talk_over_websockets_through_the_edge(cloud: LocalCloud) -> None:
+    # Given a READY environment, reached only through its HTTPS URL (CloudFront + the shared listener)
+    _, ready, _ = wait(cloud, start(cloud, {"name": "sockets", "benchmark": False})["executionArn"])
+    assert ready["state"] == "READY", ready.get("failureReason")
+    headers = {"Authorization": f"token {token(ready)}"}
+    ca = os.environ["NEURONLAB_NOTEBOOK_CA_FILE"]
+    kernel = requests.post(ready["url"] + "api/kernels", headers=headers, json={}, verify=ca, timeout=30).json()
+
+    # When code runs in a kernel over its websocket channel
+    channel = websocket.create_connection(
+        ready["url"].replace("https", "wss", 1) + f"api/kernels/{kernel['id']}/channels",
+        header=[f"Authorization: {headers['Authorization']}"], sslopt={"ca_certs": ca}, timeout=30)
+    session = uuid.uuid4().hex
+    channel.send(json.dumps({
+        "header": {"msg_id": uuid.uuid4().hex, "session": session, "username": "test", "msg_type": "execute_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": "print(6 * 7)", "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True}}))
+
+    # Then its output comes back over the same socket
+    output = None
+    for _ in range(100):
+        message = json.loads(channel.recv())
+        if message.get("msg_type") == "stream":
+            output = message["content"]["text"]
+            break
+    channel.close()
+    assert output == "42\n"
 
 
 def test_delete_tears_everything_down_keeps_home_and_allows_a_fresh_start(cloud: LocalCloud) -> None:

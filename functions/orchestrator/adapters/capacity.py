@@ -26,8 +26,14 @@ def scale_up(group: str, cluster: str, service: str) -> None:
 
 
 def recent_activities(group: str) -> list[dict]:
-    return client("autoscaling").describe_scaling_activities(AutoScalingGroupName=group,
-                                                             MaxRecords=20)["Activities"]
+    """The group's latest scaling activities; none while the group does not exist yet."""
+    try:
+        return client("autoscaling").describe_scaling_activities(AutoScalingGroupName=group,
+                                                                 MaxRecords=20)["Activities"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationError":
+            return []
+        raise
 
 
 def use_subnets(group: str, subnets: list[str]) -> None:

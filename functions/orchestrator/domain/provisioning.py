@@ -121,9 +121,11 @@ def check_stack(request: dict[str, Any]) -> dict[str, Any]:
         raise StackFailed(f"stack {stack['name']} no longer exists")
     if state.settled:
         raise StackFailed(f"stack {stack['name']} is {state.status}: {cloudformation.failure_reason(stack['name'])}")
+    # CloudFormation creates the ECS service only once its task runs: a launch failing for capacity shows here
+    moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request["name"]))
     if time.time() > stack["deadline"]:
         raise StackTimeout(f"stack {stack['name']} still {state.status} after {request['timeouts']['stackSeconds']} s")
-    return {**stack, "status": state.status}
+    return {**stack, "status": state.status, **({"placement": moved} if moved else {})}
 
 
 def check_notebook(request: dict[str, Any]) -> dict[str, Any]:

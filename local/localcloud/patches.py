@@ -115,7 +115,9 @@ class _CloudFrontResource:
     def __init__(self, name: str, properties: dict[str, Any], account_id: str) -> None:
         self.name, self.properties = name, properties
         self.id = "E" + uuid.uuid4().hex[:13].upper()
-        self.arn = f"arn:aws:cloudfront::{account_id}:{self.kind.lower()}/{self.id}"
+        # functions are addressed by name, the others by id
+        resource = name if self.kind == "Function" else self.id
+        self.arn = f"arn:aws:cloudfront::{account_id}:{self.kind.lower()}/{resource}"
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -131,8 +133,7 @@ class _CloudFrontResource:
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
         return {"Id": self.id, "Arn": self.arn, "DomainName": EDGE_DOMAIN,
-                "FunctionMetadata.FunctionARN": f"arn:aws:cloudfront::{self.arn.split(':')[4]}:function/{self.name}",
-                "FunctionARN": self.arn}.get(attribute_name, self.id)
+                "FunctionMetadata.FunctionARN": self.arn}.get(attribute_name, self.id)
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # type: ignore[override]

@@ -25,9 +25,10 @@ def token(record: dict) -> str:
 
 
 def test_environments_share_the_network_and_each_url_reaches_only_its_own_notebook(cloud: LocalCloud) -> None:
-    # Given two environments started side by side
-    a, b = start(cloud, {"name": "alpha", "benchmark": False}), start(cloud, {"name": "beta", "benchmark": False})
-    (_, alpha, _), (_, beta, _) = wait(cloud, a["executionArn"]), wait(cloud, b["executionArn"])
+    # Given two environments running side by side (started one after the other: moto's S3 is not safe
+    # for two concurrent puts of the same template object, which AWS is)
+    _, alpha, _ = wait(cloud, start(cloud, {"name": "alpha", "benchmark": False})["executionArn"])
+    _, beta, _ = wait(cloud, start(cloud, {"name": "beta", "benchmark": False})["executionArn"])
     assert alpha["state"] == beta["state"] == "READY", (alpha.get("failureReason"), beta.get("failureReason"))
 
     # Then both are served over HTTPS under their own path, with their own rule priority

@@ -116,6 +116,8 @@ def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: Loc
     faults.active.notebook_crash = True
     for managed in list(cloud.agent.notebooks.values()):
         os.killpg(managed.process.pid, signal.SIGKILL)
+    # the replacement task's sidecar reports what it sees: nothing answering
+    until(lambda: (record(cloud, "broken").get("activityReport") or {}).get("reachable") is False)
     outcomes = [sweep(cloud)["broken"]["action"] for _ in range(2)]
     assert outcomes == ["keep", "keep"]
     assert record(cloud, "broken")["unreachableCount"] == 2

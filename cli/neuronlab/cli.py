@@ -312,7 +312,8 @@ def demo(
     out.print(f"\n[bold green]{environment['name']} is {environment['status']}[/bold green] "
               f"after {summary['execution']['seconds']:.1f} s ({summary['execution']['stateTransitions']} "
               f"state transitions); /api/status answered {summary['notebook']['apiStatusCode']}")
-    out.print(f"  open:  {environment['url']}lab")
+    out.print(f"  open:  {environment['url']}lab  (LocalCloud's edge has a self-signed certificate: "
+              "your browser asks once)")
     out.print("  token: neuronlab token demo --local")
     if bench:
         out.print(_benchmark_table(bench))

@@ -144,7 +144,8 @@ def start(
         record = _api(target, "POST", "/environments", body=body)
     else:
         fixed = {"--instance-type": (instance_type, existing["instanceType"]), "--image": (image, existing["image"]),
-                 "--allow-cidr": (allow_cidr, existing.get("allowCidrs"))}
+                 "--allow-cidr": (allow_cidr, existing.get("allowCidrs")),
+                 "--warm-pool": (warm_pool, bool(existing.get("warmPool")))}
         changed = [flag for flag, (given, recorded) in fixed.items() if given and given != recorded]
         if changed:
             _fail(f"{name} exists with other {', '.join(changed)}; it restarts with its recorded settings")

@@ -2,8 +2,9 @@
 
 Each tick it reconciles moto's ECS state with local processes:
 - an Auto Scaling group with instances -> a registered container instance sized like the instance type;
-- a service with desired count 1 -> JupyterLab on the port of the stack's load balancer, token from the
-  emulated Secrets Manager in JUPYTER_TOKEN, /home in a local folder; running count follows the process;
+- a service with desired count 1 -> JupyterLab on a free port with base_url /NAME/ (the edge routes to it),
+  token from the emulated Secrets Manager in JUPYTER_TOKEN, /home in a local folder; running count follows
+  the process;
 - a task started by RunTask -> its container command as a process (the benchmark harness on CPU);
   when it exits the task becomes STOPPED with its exit code and ECS's 'Task State Change' event is sent;
 - a service whose stack was deleted -> its notebook stops (moto keeps the service ACTIVE; see the canary
@@ -152,8 +153,9 @@ class Agent:
 
     def _services(self) -> None:
         # moto keeps a stack's ECS services after the stack is deleted: a service no stack holds is gone
-        live = [service for service in self.ecs.services.values() if self._stack_of(service) is not None]
-        for arn in [a for a in self.notebooks if a not in {service.arn for service in live}]:
+        stacks = {service.arn: self._stack_of(service) for service in self.ecs.services.values()}
+        live = [service for service in self.ecs.services.values() if stacks[service.arn] is not None]
+        for arn in [a for a in self.notebooks if stacks.get(a) is None]:
             self.notebooks.pop(arn).stop()
         environments = {service.cluster_name.removeprefix("neuronlab-") for service in live}
         for environment in [e for e in self.ports if e not in environments]:
@@ -167,7 +169,7 @@ class Agent:
                     continue  # ECS waits before replacing a task that exited
                 if managed is not None:
                     managed.stop()
-                self.notebooks[service.arn] = self._start_notebook(service, env)
+                self.notebooks[service.arn] = self._start_notebook(service, stacks[service.arn], env)
             elif (service.desired_count == 0 or not has_capacity) and managed is not None:
                 managed.stop()
                 del self.notebooks[service.arn]
@@ -175,11 +177,8 @@ class Agent:
             service.running_count = 1 if managed is not None and managed.process.poll() is None else 0
             service.pending_count = 0
 
-    def _start_notebook(self, service: Any, env: str) -> Managed:
-        stack = self._stack_of(service)
-        if stack is None:
-            raise RuntimeError(f"no stack holds service {service.arn}")
-        port = str(free_port())
+    def _start_notebook(self, service: Any, stack: Any, env: str) -> Managed:
+        port = free_port()
         secret_arn = stack.resource_map.resolved_parameters["TokenSecretArn"]
         token = boto3.client("secretsmanager", region_name=self.region).get_secret_value(
             SecretId=secret_arn)["SecretString"]
@@ -197,7 +196,7 @@ class Agent:
         sidecar = self._activity_sidecar(service, f"{port}/{env}", token)
         if sidecar:
             notebook.sidecars.append(sidecar)
-        self.ports[env] = (int(port), notebook)
+        self.ports[env] = (port, notebook)
         return notebook
 
     def _activity_sidecar(self, service: Any, address: str, token: str) -> subprocess.Popen | None:

@@ -110,18 +110,23 @@ class _CloudFrontResource:
     """Just enough of a CloudFront resource for CloudFormation: an id, its attributes, create/update/delete.
     (Each concrete class below subclasses CloudFormationModel directly: moto lists direct subclasses only.)"""
 
-    kind = ""
+    kind = ""  # Distribution, Function, VpcOrigin
+    name_property = ""  # the property CloudFormation takes the physical name from, if any
 
     def __init__(self, name: str, properties: dict[str, Any], account_id: str) -> None:
         self.name, self.properties = name, properties
         self.id = "E" + uuid.uuid4().hex[:13].upper()
-        # functions are addressed by name, the others by id
-        resource = name if self.kind == "Function" else self.id
+        # a named resource (a function) is addressed by its name, the others by their id
+        resource = name if self.name_property else self.id
         self.arn = f"arn:aws:cloudfront::{account_id}:{self.kind.lower()}/{resource}"
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return f"AWS::CloudFront::{cls.kind}"
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.name_property
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -155,29 +160,13 @@ class _CloudFrontResource:
 class _Distribution(_CloudFrontResource, CloudFormationModel):
     kind = "Distribution"
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::Distribution"
-
 
 class _Function(_CloudFrontResource, CloudFormationModel):
-    kind = "Function"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::Function"
+    kind, name_property = "Function", "Name"
 
 
 class _VpcOrigin(_CloudFrontResource, CloudFormationModel):
     kind = "VpcOrigin"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudFront::VpcOrigin"
 
 
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,

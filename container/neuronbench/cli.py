@@ -12,14 +12,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from neuronbench.models import DEFAULT_MODEL
 from orchestrator.domain import benchmarks, instance_types
 from orchestrator.models.benchmark import BenchmarkResult, SweepPoint
 
 TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # noqa: S105 (a variable name) - set by the RunBenchmark step, never on the command line
-HEARTBEAT_SECONDS = 60
+HEARTBEAT_SECONDS = 60  # the step's HeartbeatSeconds is 600
 
 
 class CorrectnessFailed(Exception):
@@ -89,7 +88,7 @@ def _hourly_price(args: argparse.Namespace) -> float | None:
     return None
 
 
-def benchmark(args: argparse.Namespace, heartbeat: Any = None) -> BenchmarkResult:
+def benchmark(args: argparse.Namespace) -> BenchmarkResult:
     import torch
 
     from neuronbench import backends, models, runner, scenarios
@@ -119,7 +118,7 @@ def benchmark(args: argparse.Namespace, heartbeat: Any = None) -> BenchmarkResul
                   f">= {args.min_samples} samples, {args.warmup} warm-up each")
         measured = runner.measure(copies[: config.models], loaded.examples[0], duration_s=args.duration,
                                   min_samples=args.min_samples, warmup=args.warmup, threads=config.threads,
-                                  synchronize=synchronize, heartbeat=heartbeat)
+                                  synchronize=synchronize)
         latency = measured.percentiles_ms()
         _progress(f"  {measured.samples} samples, {measured.throughput(args.batch_size):.1f}/s, "
                   f"p50 {latency['p50']:.3f} ms, p99 {latency['p99']:.3f} ms")
@@ -152,22 +151,38 @@ def benchmark(args: argparse.Namespace, heartbeat: Any = None) -> BenchmarkResul
 
 
 class Reporter:
-    """Reports to Step Functions when the workflow started this task with a token."""
+    """Reports to Step Functions when the workflow started this task with a token.
+
+    Heartbeats come from a thread of their own for the whole run, so a model download or a Neuron
+    compile longer than the step's HeartbeatSeconds does not time the step out while the task still works.
+    """
 
     def __init__(self, token: str | None) -> None:
         self.token = token
-        self._last_beat = time.monotonic()
-        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         if token:
             import boto3
 
             self._sfn = boto3.client("stepfunctions")
 
-    def heartbeat(self) -> None:
-        if self.token and time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:
-            with self._lock:
+    def __enter__(self) -> Reporter:
+        if self.token:
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
                 self._sfn.send_task_heartbeat(taskToken=self.token)
-                self._last_beat = time.monotonic()
+            except Exception as error:  # the step may have ended; the result report says the last word
+                _progress(f"heartbeat failed: {type(error).__name__}: {error}")
 
     def success(self, result: BenchmarkResult) -> None:
         if self.token:
@@ -181,16 +196,16 @@ class Reporter:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    reporter = Reporter(os.environ.get(TOKEN_ENV))
-    try:
-        result = benchmark(args, heartbeat=reporter.heartbeat)
-    except Exception as error:
-        _progress(f"failed: {type(error).__name__}: {error}")
-        reporter.failure(error)
-        return 2 if isinstance(error, CorrectnessFailed) else 1
-    text = result.model_dump_json()
-    if args.output:
-        args.output.write_text(text)
-    print(text if args.json else json.dumps(json.loads(text), indent=2), flush=True)
-    reporter.success(result)
+    with Reporter(os.environ.get(TOKEN_ENV)) as reporter:
+        try:
+            result = benchmark(args)
+        except Exception as error:
+            _progress(f"failed: {type(error).__name__}: {error}")
+            reporter.failure(error)
+            return 2 if isinstance(error, CorrectnessFailed) else 1
+        text = result.model_dump_json()
+        if args.output:
+            args.output.write_text(text)
+        print(text if args.json else json.dumps(json.loads(text), indent=2), flush=True)
+        reporter.success(result)
     return 0

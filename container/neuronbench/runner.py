@@ -41,7 +41,7 @@ class Measurement:
 
 def measure(models: Sequence[Callable[..., Any]], inputs: tuple[torch.Tensor, ...], *, duration_s: float,
             min_samples: int, warmup: int, threads: int = 1, synchronize: Callable[[], None] | None = None,
-            heartbeat: Callable[[], None] | None = None, clock: Clock = time.perf_counter_ns) -> Measurement:
+            clock: Clock = time.perf_counter_ns) -> Measurement:
     """Run `threads` threads until `duration_s` has passed and `min_samples` were taken in all."""
     with torch.inference_mode():
         for model in models:
@@ -77,10 +77,7 @@ def measure(models: Sequence[Callable[..., Any]], inputs: tuple[torch.Tensor, ..
     deadline[0] = begin + int(duration_s * 1e9)
     start_line.wait()
     for thread in pool:
-        while thread.is_alive():
-            thread.join(timeout=5)
-            if heartbeat:
-                heartbeat()
+        thread.join()
     wall = clock() - begin
     latencies = np.concatenate([np.asarray(b, dtype=np.int64) for b in buffers])
     return Measurement(latencies, wall, warmup * len(models), len(models), threads)

@@ -219,3 +219,38 @@ def test_a_local_model_directory_loads_with_its_tokenizer_and_runs(tmp_path: Pat
     result = BenchmarkResult.model_validate_json(output.read_text())
     assert result.batch_size == 2 and result.inferences >= 2 * 20  # at least --min-samples batches
     assert result.correctness is not None and result.correctness.passed
+
+
+def test_heartbeats_run_for_the_whole_task_not_only_while_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model download or a Neuron compile longer than the step's HeartbeatSeconds must not time it out."""
+    from neuronbench import models
+
+    class Sfn:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def send_task_heartbeat(self, taskToken: str) -> None:
+            self.calls.append("heartbeat")
+
+        def send_task_success(self, taskToken: str, output: str) -> None:
+            self.calls.append("success")
+
+    sfn = Sfn()
+    monkeypatch.setattr("boto3.client", lambda service: sfn)
+    monkeypatch.setattr(cli, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setenv(cli.TOKEN_ENV, "token")
+    real_load = models.load
+
+    def slow_load(*args: object) -> object:  # stands in for a long download + trace
+        sfn.calls.append("load started")
+        import time
+
+        time.sleep(0.5)
+        sfn.calls.append("load done")
+        return real_load(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(models, "load", slow_load)
+    assert cli.main(["run", "--model", "noop", "--duration", "0.05", "--min-samples", "5", "--json"]) == 0
+    during_load = sfn.calls[sfn.calls.index("load started"):sfn.calls.index("load done")]
+    assert during_load.count("heartbeat") >= 3
+    assert sfn.calls[-1] == "success"

@@ -8,9 +8,8 @@ import os
 import platform
 import sys
 import threading
-import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from neuronbench.models import DEFAULT_MODEL
@@ -93,7 +92,7 @@ def benchmark(args: argparse.Namespace) -> BenchmarkResult:
 
     from neuronbench import backends, models, runner, scenarios
 
-    started = datetime.now(UTC)
+    started = datetime.now(timezone.utc)
     backend = backends.choose(args.backend)
     _progress(f"loading {args.model} (batch {args.batch_size}, sequence {args.sequence_length}) for {backend}")
     loaded = models.load(args.model, args.batch_size, args.sequence_length)
@@ -141,7 +140,7 @@ def benchmark(args: argparse.Namespace) -> BenchmarkResult:
         latency_ms=headline.percentiles_ms(), sweep=sweep, correctness=check,
         cost_per_million_usd=benchmarks.cost_per_million(hourly, throughput) if hourly else None,
         versions=_versions(backend), image_digest=args.image_digest, environment=args.environment,
-        started_at=started, finished_at=datetime.now(UTC),
+        started_at=started, finished_at=datetime.now(timezone.utc),
     )
     best = result.best
     _progress(f"result: {result.throughput:.1f}/s, p50 {result.latency_ms.p50:.3f} ms, "

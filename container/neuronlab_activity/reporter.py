@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -41,7 +41,8 @@ def main() -> int:
     interval = float(env.get("REPORT_SECONDS", "60"))
     while True:
         try:
-            report(table, env["NEURONLAB_ENVIRONMENT"], env["JUPYTER_URL"], env["JUPYTER_TOKEN"], datetime.now(UTC))
+            now = datetime.now(timezone.utc)
+            report(table, env["NEURONLAB_ENVIRONMENT"], env["JUPYTER_URL"], env["JUPYTER_TOKEN"], now)
         except Exception as error:  # keep reporting; the sweep treats a stale report as unreachable
             print(f"[activity] report failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         time.sleep(interval)

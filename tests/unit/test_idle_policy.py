@@ -90,3 +90,19 @@ def test_a_sidecar_report_round_trips_to_the_same_signals() -> None:
     stored = json.loads(json.dumps({**asdict(signals), "reportedAt": NOW.isoformat()}, default=str))
     assert signals_from_report(stored) == signals
     assert decide(signals_from_report(stored), POLICY, NOW, LONG_AGO).action == "keep"
+
+
+def test_jupyter_timestamps_with_z_parse_on_python_3_10(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jupyter Server writes `...Z`; Python 3.10's fromisoformat rejects it (the image may run 3.10)."""
+    from orchestrator.domain import idle
+
+    class Python310Datetime(datetime):
+        @classmethod
+        def fromisoformat(cls, text: str) -> datetime:  # type: ignore[override]
+            if text.endswith("Z"):
+                raise ValueError(f"Invalid isoformat string: {text!r}")
+            return datetime.fromisoformat(text)
+
+    monkeypatch.setattr(idle, "datetime", Python310Datetime)
+    assert idle.moment("2026-11-27T06:25:02.123456Z") == datetime(2026, 11, 27, 6, 25, 2, 123456, tzinfo=UTC)
+    assert idle.moment(None) is None

@@ -7,10 +7,9 @@ import os
 import ssl
 import urllib.error
 import urllib.request
-from datetime import datetime
 from typing import Any
 
-from orchestrator.domain.idle import Kernel, Signals, Terminal
+from orchestrator.domain.idle import Kernel, Signals, Terminal, moment
 
 
 def _open(request: urllib.request.Request, timeout: float) -> Any:
@@ -47,10 +46,6 @@ def _get_json(base_url: str, path: str, token: str, timeout: float) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def _moment(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def signals(base_url: str, token: str, timeout: float = 5.0) -> Signals:
     """The activity Jupyter Server reports: server, kernels, terminals. Unreachable is a signal too."""
     if not base_url.startswith(("http://", "https://")):
@@ -65,9 +60,9 @@ def signals(base_url: str, token: str, timeout: float = 5.0) -> Signals:
         return Signals(reachable=False, error=f"{type(error).__name__}: {error}")
     return Signals(
         reachable=True,
-        last_activity=_moment(status.get("last_activity")),
+        last_activity=moment(status.get("last_activity")),
         connections=int(status.get("connections", 0)),
-        kernels=[Kernel(k["id"], k.get("execution_state", "unknown"), _moment(k.get("last_activity")),
+        kernels=[Kernel(k["id"], k.get("execution_state", "unknown"), moment(k.get("last_activity")),
                         int(k.get("connections", 0))) for k in kernels],
-        terminals=[Terminal(t["name"], _moment(t.get("last_activity"))) for t in terminals],
+        terminals=[Terminal(t["name"], moment(t.get("last_activity"))) for t in terminals],
     )

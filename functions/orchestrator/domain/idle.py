@@ -52,11 +52,16 @@ class Signals:
     error: str | None = None
 
 
+def moment(value: str | None) -> datetime | None:
+    """An ISO 8601 timestamp, also with the trailing `Z` Jupyter Server writes: the image's Python may be
+    3.10, whose fromisoformat does not accept `Z`."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
 def signals_from_report(report: dict[str, Any]) -> Signals:
     """Signals as the notebook task's activity sidecar stored them (ISO timestamps)."""
-    def moment(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
     return Signals(
         reachable=bool(report["reachable"]), last_activity=moment(report.get("last_activity")),
         connections=int(report.get("connections", 0)), error=report.get("error"),

@@ -5,6 +5,9 @@ Each tick it reconciles moto's ECS state with local processes:
 - a service with desired count 1 -> JupyterLab on a free port with base_url /NAME/ (the edge routes to it),
   token from the emulated Secrets Manager in JUPYTER_TOKEN, /home in a local folder; running count follows
   the process;
+- the load balancer's health check: the notebook is registered in its target group once it answers the
+  group's health-check path with a code the group's matcher accepts, and deregistered when it stops (moto
+  reports every registered target healthy; see the canary elbv2_registered_target_is_healthy);
 - a task started by RunTask -> its container command as a process (the benchmark harness on CPU);
   when it exits the task becomes STOPPED with its exit code and ECS's 'Task State Change' event is sent;
 - a service whose stack was deleted -> its notebook stops (moto keeps the service ACTIVE; see the canary
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +35,12 @@ from moto.autoscaling.models import autoscaling_backends
 from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
+from moto.elbv2.models import elbv2_backends
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
 
 from localcloud import faults
-from localcloud.patches import free_port
+from localcloud.patches import CloudFrontFunction, free_port
 from orchestrator.domain import instance_types
 
 TICK_SECONDS = 0.2
@@ -44,6 +50,7 @@ TICK_SECONDS = 0.2
 class Managed:
     process: subprocess.Popen
     log: Path
+    port: int = 0
     started: float = field(default_factory=time.time)
     sidecars: list[subprocess.Popen] = field(default_factory=list)
 
@@ -97,6 +104,17 @@ class Agent:
             return None
         port, notebook = self.ports[environment]
         return port if notebook.process.poll() is None else 0
+
+    def viewer_function(self, environment: str) -> str | None:
+        """The code of the environment's CloudFront function (nested/notebook.yml, AllowList), while its stack lives."""
+        name = f"neuronlab-{environment}-allow-list"
+        for stack in list(cloudformation_backends[self.account][self.region].stacks.values()):
+            if stack.status.startswith("DELETE"):
+                continue
+            for resource in list(stack.resource_map._parsed_resources.values()):
+                if isinstance(resource, CloudFrontFunction) and resource.properties.get("Name") == name:
+                    return str(resource.properties["FunctionCode"])
+        return None
 
     def pids(self) -> list[int]:
         processes = [p for m in [*self.notebooks.values(), *self.tasks.values()] for p in [m.process, *m.sidecars]]
@@ -176,6 +194,23 @@ class Agent:
             managed = self.notebooks.get(service.arn)
             service.running_count = 1 if managed is not None and managed.process.poll() is None else 0
             service.pending_count = 0
+            self._health_check(service, stacks[service.arn], managed, env)
+
+    def _health_check(self, service: Any, stack: Any, notebook: Managed | None, env: str) -> None:
+        """The target group's side: register the running notebook once it passes the group's health check."""
+        group = stack.resource_map._parsed_resources.get("TargetGroup")
+        if group is None:
+            return
+        elbv2 = elbv2_backends[self.account][self.region]
+        alive = notebook is not None and notebook.process.poll() is None
+        registered = list(group.targets.values())
+        if registered and (not alive or notebook is None or registered[0]["Port"] != notebook.port):
+            elbv2.deregister_targets(group.arn, registered)
+            registered = []
+        if alive and notebook is not None and not registered and _passes(group, notebook.port):
+            instance = autoscaling_backends[self.account][self.region].autoscaling_groups[
+                service.cluster_name].instance_states[0].instance
+            elbv2.register_targets(group.arn, [{"Id": instance.id, "Port": notebook.port}])
 
     def _start_notebook(self, service: Any, stack: Any, env: str) -> Managed:
         port = free_port()
@@ -193,6 +228,7 @@ class Agent:
         environment = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(home),
                        "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)}
         notebook = self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
+        notebook.port = port
         sidecar = self._activity_sidecar(service, f"{port}/{env}", token)
         if sidecar:
             notebook.sidecars.append(sidecar)
@@ -261,3 +297,18 @@ class Agent:
             "Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail),
             "Resources": [task.task_arn],
         }])
+
+
+def _passes(group: Any, port: int) -> bool:
+    """One health check as the load balancer makes it: GET the group's path, no token; the matcher's codes."""
+    codes: set[int] = set()
+    for part in str((group.matcher or {}).get("HttpCode", "200")).split(","):
+        low, _, high = part.strip().partition("-")
+        codes.update(range(int(low), int(high or low) + 1))
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{group.health_check_path or '/'}", timeout=1) as answer:  # noqa: S310
+            return answer.status in codes
+    except urllib.error.HTTPError as error:
+        return error.code in codes
+    except (urllib.error.URLError, OSError):
+        return False

@@ -45,7 +45,8 @@ class LocalCloud:
         aws.reset()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # CloudFront + the shared load balancer: HTTPS on localhost, routed to the agent's notebooks
-        self.edge = Edge(self.state_dir, route=lambda environment: self.agent.route(environment))
+        self.edge = Edge(self.state_dir, route=lambda environment: self.agent.route(environment),
+                         viewer_function=lambda environment: self.agent.viewer_function(environment))
         self.edge.start()
         patches.EDGE_DOMAIN = self.edge.domain
         os.environ["NEURONLAB_NOTEBOOK_CA_FILE"] = str(self.edge.ca_file)  # in-process clients trust the edge

@@ -2,9 +2,13 @@
 /{environment}/... (HTTP and websockets) to that environment's notebook process.
 
 The certificate is self-signed and written under the state directory; NeuronLab's clients trust
-it through NEURONLAB_NOTEBOOK_CA_FILE (`ca_file`); a browser asks once. Not emulated: the CloudFront
-function's allow-list (every viewer here is 127.0.0.1); tests/unit/test_edge_function.py runs that
-function under Node instead.
+it through NEURONLAB_NOTEBOOK_CA_FILE (`ca_file`); a browser asks once.
+
+Every request first runs the environment's CloudFront function (the viewer-request allow-list of
+nested/notebook.yml, as deployed in its stack) in an embedded V8 with the viewer's address, as CloudFront
+does: a response it returns (403 for an address off the allow-list) is the answer. A user on this machine
+is 127.0.0.1; LocalCloud's Lambda functions reach the edge from 127.0.0.2 (localcloud.patches), as a
+function outside a VPC reaches CloudFront from an AWS address.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from py_mini_racer import MiniRacer
 from tornado import httpclient, httpserver, netutil, web, websocket
 
 # Hop-by-hop headers are the proxy's own business (RFC 9110 section 7.6.1).
@@ -52,12 +57,52 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+class ViewerFunctions:
+    """CloudFront Functions (cloudfront-js-2.0) run in V8, one context per distinct code."""
+
+    def __init__(self, code_for: Callable[[str], str | None]) -> None:
+        self.code_for = code_for
+        self._contexts: dict[str, MiniRacer] = {}
+
+    def run(self, environment: str, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The function's result for a viewer request: the request to forward, or a response; None: no function."""
+        code = self.code_for(environment)
+        if code is None:
+            return None
+        if code not in self._contexts:
+            context = MiniRacer()
+            context.eval(code)
+            self._contexts[code] = context
+        return dict(self._contexts[code].call("handler", event))
+
+
+def viewer_event(request: Any) -> dict[str, Any]:
+    """The viewer-request event CloudFront hands a function (the fields the allow-list reads, and the request)."""
+    return {
+        "version": "1.0", "context": {"eventType": "viewer-request"}, "viewer": {"ip": request.remote_ip},
+        "request": {"method": request.method, "uri": request.path,
+                    "querystring": {k: {"value": v[-1].decode()} for k, v in request.query_arguments.items()},
+                    "headers": {k.lower(): {"value": v} for k, v in request.headers.get_all()}, "cookies": {}},
+    }
+
+
 class _Proxy(websocket.WebSocketHandler):
     """One handler for both: a websocket upgrade is piped frame by frame, anything else is forwarded."""
 
-    def initialize(self, route: Callable[[str], int | None]) -> None:
+    def initialize(self, route: Callable[[str], int | None], functions: ViewerFunctions) -> None:
         self.route = route
+        self.functions = functions
         self.upstream: websocket.WebSocketClientConnection | None = None
+
+    def prepare(self) -> None:
+        """The distribution's viewer-request function runs before anything else, websocket upgrades included."""
+        result = self.functions.run(self.request.path.split("/", 2)[1], viewer_event(self.request))
+        if result is None or "statusCode" not in result:
+            return
+        self.set_status(int(result["statusCode"]), result.get("statusDescription"))
+        for name, header in (result.get("headers") or {}).items():
+            self.set_header(name, header["value"])
+        self.finish()
 
     def _target(self) -> str:
         """host:port/uri of the environment's notebook; raises HTTPError as the load balancer would answer."""
@@ -128,10 +173,13 @@ class _Proxy(websocket.WebSocketHandler):
 
 
 class Edge:
-    def __init__(self, state_dir: Path, route: Callable[[str], int | None]) -> None:
+    def __init__(self, state_dir: Path, route: Callable[[str], int | None],
+                 viewer_function: Callable[[str], str | None]) -> None:
         self.cert, key = _certificate(state_dir)
         self.ca_file = self.cert  # self-signed: the certificate is its own authority
-        self._application = web.Application([(r"/.*", _Proxy, {"route": route})], websocket_ping_interval=30)
+        functions = ViewerFunctions(viewer_function)
+        self._application = web.Application([(r"/.*", _Proxy, {"route": route, "functions": functions})],
+                                            websocket_ping_interval=30)
         self._ssl = {"certfile": str(self.cert), "keyfile": str(key)}
         self._sockets = netutil.bind_sockets(0, "127.0.0.1")
         self.port = self._sockets[0].getsockname()[1]

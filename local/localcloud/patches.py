@@ -8,6 +8,9 @@
 5. CloudFormation creates state machines in the backend that executes them (with
    execute_state_machine on, the API uses moto's parser backend; CloudFormation used the other one).
 6. SendTaskFailure keeps its `cause` (moto's response handler drops it, so Catch saw no reason).
+7. A Lambda function's connections to this machine leave from LAMBDA_SOURCE_ADDRESS, not 127.0.0.1: on AWS a
+   function outside a VPC reaches a notebook's CloudFront URL from an AWS address, never from a user's
+   allow-list, and the local edge runs the allow-list function with the address it sees.
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ from moto.utilities.arns import parse_arn
 _log = logging.getLogger("localcloud.lambda")
 _env_lock = threading.Lock()
 _applied = False
+LAMBDA_SOURCE_ADDRESS = "127.0.0.2"
+_in_lambda = threading.local()
+_create_connection = socket.create_connection
+
+
+def _lambda_egress(address: Any, timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+                   source_address: Any = None, **kwargs: Any) -> socket.socket:
+    """socket.create_connection, from LAMBDA_SOURCE_ADDRESS while a Lambda handler runs on this thread."""
+    local = str(address[0]) in ("127.0.0.1", "localhost")
+    if source_address is None and local and getattr(_in_lambda, "active", False):
+        source_address = (LAMBDA_SOURCE_ADDRESS, 0)
+    return _create_connection(address, timeout, source_address, **kwargs)
 
 
 def free_port() -> int:
@@ -61,6 +76,7 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         log_group_name=f"/aws/lambda/{self.function_name}", log_stream_name="localcloud",
         get_remaining_time_in_millis=lambda: int(self.timeout or 3) * 1000,
     )
+    _in_lambda.active = True
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
         result = handler(payload, context)
@@ -70,6 +86,8 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         body = {"errorType": type(error).__name__, "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-3:]}
         return json.dumps(body), True, ""
+    finally:
+        _in_lambda.active = False
 
 
 _original_send_to_targets = Rule.send_to_targets
@@ -161,7 +179,7 @@ class _Distribution(_CloudFrontResource, CloudFormationModel):
     kind = "Distribution"
 
 
-class _Function(_CloudFrontResource, CloudFormationModel):
+class CloudFrontFunction(_CloudFrontResource, CloudFormationModel):
     kind, name_property = "Function", "Name"
 
 
@@ -192,6 +210,7 @@ def apply() -> None:
     if _applied:
         return
     LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
+    socket.create_connection = _lambda_egress  # type: ignore[assignment]
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):

@@ -109,4 +109,15 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     except Exception:
         gaps["cfn_delete_keeps_ecs_service"] = False
 
+    # 8. A registered target is "healthy" at once: moto runs no health check (the LocalCloud agent does)
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    elbv2 = boto3.client("elbv2")
+    group = elbv2.create_target_group(Name="tg", Protocol="HTTP", Port=8888, VpcId=vpc,
+                                      HealthCheckPath="/nothing/listens/here")["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": instance, "Port": 1}])  # port 1: nothing there
+    health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    gaps["elbv2_registered_target_is_healthy"] = health[0]["TargetHealth"]["State"] == "healthy"
+
 print(json.dumps(gaps))

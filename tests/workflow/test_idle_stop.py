@@ -56,6 +56,7 @@ def test_idle_environment_is_stopped_by_a_sweep_and_starts_warm_with_home_intact
     (home(cloud, "idle") / "notes.txt").write_text("kept across stops")
     url = ready["url"]
     time.sleep(2)
+    until(lambda: "activityReport" in record(cloud, "idle"))
 
     # When the sweep runs
     decision = sweep(cloud)["idle"]
@@ -108,6 +109,22 @@ def test_stop_on_request(cloud: LocalCloud) -> None:
     assert again.status_code == 409 and "STOPPED" in again.json()["message"]
 
 
+def test_no_report_from_the_task_counts_as_unreachable(cloud: LocalCloud) -> None:
+    """The sweep cannot ask Jupyter itself (outside the VPC, off the allow-list): no report, no activity seen."""
+    first = start(cloud, {"name": "silent", "benchmark": False, "graceMinutes": 0})
+    execution, _, _ = wait(cloud, first["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+    for managed in list(cloud.agent.notebooks.values()):
+        for sidecar in managed.sidecars:  # the activity sidecar dies; Jupyter itself stays up
+            os.killpg(sidecar.pid, signal.SIGKILL)
+    table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
+    table.update_item(Key={"name": "silent"}, UpdateExpression="REMOVE activityReport")
+    decision = sweep(cloud)["silent"]
+    assert decision["action"] == "keep" and "no activity report" in decision["reason"]
+    assert decision["evidence"]["source"] == "no report"
+    assert record(cloud, "silent")["unreachableCount"] == 1
+
+
 def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: LocalCloud) -> None:
     first = start(cloud, {"name": "broken", "benchmark": False, "graceMinutes": 0})
     execution, _, _ = wait(cloud, first["executionArn"])
@@ -137,6 +154,7 @@ def test_warning_then_stop_events_reach_eventbridge(cloud: LocalCloud) -> None:
     first = start(cloud, {"name": "warned", "benchmark": False, "idleMinutes": 0.05, "graceMinutes": 0})
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"
+    until(lambda: "activityReport" in record(cloud, "warned"))  # the sweep judges from the task's own report
 
     # When a sweep finds it idle, but not yet for its limit (3 s)
     assert sweep(cloud)["warned"]["action"] == "warn"

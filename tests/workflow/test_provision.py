@@ -134,3 +134,38 @@ def test_warm_start_updates_the_existing_stack(cloud: LocalCloud) -> None:
     assert boto3.client("cloudformation").describe_stacks(StackName="neuronlab-env-warm")["Stacks"][0][
         "StackId"] == stack_id
     assert record["state"] == "READY"
+
+
+def _status_from(url: str, token: str, source: str, ca_file: str) -> int:
+    """GET {url}api/status through the edge, the connection leaving from `source` (a viewer's address)."""
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPSConnection(parts.hostname, parts.port, source_address=(source, 0), timeout=10,
+                                             context=ssl.create_default_context(cafile=ca_file))
+    try:
+        connection.request("GET", f"{parts.path}api/status", headers={"Authorization": f"token {token}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_readiness_is_judged_inside_aws_not_through_the_viewer_allow_list(cloud: LocalCloud) -> None:
+    """Defect 1 of the strict-AWS issue: the workflow's Lambda functions reach the edge from another address
+    (127.0.0.2, as an AWS address) than the user on the allow-list; the notebook must still become READY."""
+    # Given an environment whose allow-list is this machine's user address only
+    first = start(cloud, {"name": "allowlisted", "benchmark": False, "allowCidrs": ["127.0.0.1/32"]})
+
+    # When the workflow runs
+    execution, record, _ = wait(cloud, first["executionArn"])
+
+    # Then it is READY: readiness came from the load balancer's health check, not a request through the URL
+    assert execution["status"] == "SUCCEEDED", record.get("failureReason")
+    detail = json.loads(execution["output"])["notebook"]["detail"]
+    assert "healthy" in detail
+    # And the edge runs the allow-list: the user gets in, any other address is refused by the function
+    token = boto3.client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"]
+    assert _status_from(record["url"], token, "127.0.0.1", str(cloud.edge.ca_file)) == 200
+    assert _status_from(record["url"], token, "127.0.0.2", str(cloud.edge.ca_file)) == 403

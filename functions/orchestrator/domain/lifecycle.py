@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.adapters import capacity, cloudformation, events, jupyter, secrets
+from orchestrator.adapters import capacity, cloudformation, events, secrets
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
@@ -105,12 +105,12 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     report = record.get("activityReport")
     if report and now - datetime.fromisoformat(report["reportedAt"]) <= REPORT_MAX_AGE:
         signals, source = signals_from_report(report), "report"
-    else:  # no fresh report from inside the task: ask Jupyter through the environment's URL
-        source = "poll"
-        try:
-            signals = jupyter.signals(record.get("url") or "", secrets.read(record["tokenSecretArn"]))
-        except Exception as error:  # no secret, no URL: as good as unreachable
-            signals = Signals(reachable=False, error=f"{type(error).__name__}: {error}")
+    else:
+        # Only the task's own sidecar can see Jupyter: the sweep runs outside the VPC, and the notebook's URL
+        # admits the viewer allow-list only. No fresh report counts as unreachable (3 in a row: UNHEALTHY).
+        reported = f"last report at {report['reportedAt']}" if report else "no report yet"
+        signals = Signals(reachable=False, error=f"no activity report from the notebook task ({reported})")
+        source = "stale report" if report else "no report"
     ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
     policy = _policy(record)
     decision: Decision = decide(signals, policy, now, ready_since,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, jupyter, s3, secrets, stepfunctions
+from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
 from orchestrator.domain import benchmarks, instance_types, placement
 from orchestrator.domain.names import EnvironmentNames
@@ -129,21 +129,25 @@ def check_stack(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
-    """Healthy when the service runs its task and Jupyter answers /api/status with the token."""
+    """Healthy when the service runs its task and the load balancer's health check passes on it.
+
+    Judged from inside AWS: this function runs outside the VPC, so a request through the notebook's URL
+    would come from an AWS address and be refused by the viewer allow-list (the CloudFront function).
+    The target group checks /NAME/api/status on the task itself (nested/notebook.yml).
+    """
     names = names_for(request["name"])
     stack = request["stack"]
     url = stack["outputs"]["NotebookUrl"]
-    record = environment_store().get(request["name"])
     service = ecs.service_state(names.cluster, names.service)
     if service.running >= 1:
-        token = secrets.read(record["tokenSecretArn"])
-        code, _ = jupyter.api_status(url, token)
-        detail = f"service running {service.running}/{service.desired}, /api/status answered {code or 'nothing'}"
-        if code == 200:
+        states = elbv2.target_health(stack["outputs"]["TargetGroupArn"])
+        detail = (f"service running {service.running}/{service.desired}, "
+                  f"load balancer targets: {', '.join(states) or 'none registered yet'}")
+        if "healthy" in states:
             return {"healthy": True, "url": url, "detail": detail}
     else:
         detail = f"service running {service.running}/{service.desired}: no notebook task yet"
-        moved = _retry_elsewhere_after_capacity_failure(request, record)
+        moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request["name"]))
         if moved:
             detail += f"; {moved}"
     if time.time() > stack["notebookDeadline"]:

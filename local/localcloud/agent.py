@@ -39,7 +39,7 @@ from moto.elbv2.models import elbv2_backends
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
 
-from localcloud import faults
+from localcloud import faults, iam
 from localcloud.patches import CloudFrontFunction, free_port
 from orchestrator.domain import instance_types
 
@@ -225,8 +225,10 @@ class Agent:
             f"--ServerApp.base_url=/{env}/", "--ServerApp.trust_xheaders=True",
             "--MappingKernelManager.cull_idle_timeout=3600", "--MappingKernelManager.cull_interval=300",
         ])
-        environment = {**os.environ, "JUPYTER_TOKEN": token, "HOME": str(home),
-                       "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)}
+        # the notebook's code runs with the notebook task role, as on AWS
+        environment = self._container_env({"JUPYTER_TOKEN": token, "HOME": str(home),
+                                           "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)},
+                                          self.ecs.describe_task_definition(service.task_definition))
         notebook = self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
         notebook.port = port
         sidecar = self._activity_sidecar(service, f"{port}/{env}", token)
@@ -244,14 +246,18 @@ class Agent:
             return None
         variables = {e["name"]: e["value"] for e in container.get("environment") or []}
         environment = self._container_env({**variables, "JUPYTER_URL": f"http://127.0.0.1:{address}/",
-                                           "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"})
+                                           "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"}, definition)
         log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
         return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process
 
-    def _container_env(self, variables: dict[str, str]) -> dict[str, str]:
-        """A container's environment; it reaches AWS (here: the emulation) as a task role would."""
-        return {**os.environ, **variables, "AWS_ENDPOINT_URL": self.aws_endpoint, "AWS_ACCESS_KEY_ID": "localcloud",
-                "AWS_SECRET_ACCESS_KEY": "localcloud", "AWS_DEFAULT_REGION": self.region}
+    def _container_env(self, variables: dict[str, str], definition: Any) -> dict[str, str]:
+        """A container's environment: it reaches AWS (here: the emulation) with its task role's temporary
+        credentials, as the ECS agent's credential endpoint hands them out; no task role, no credentials."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        role = getattr(definition, "task_role_arn", None)
+        credentials = iam.role_credentials(role, "ecs-task") if role else {}
+        return {**environment, **variables, **credentials, "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_DEFAULT_REGION": self.region}
 
     def _spawn(self, command: list[str], environment: dict[str, str], log: Path) -> Managed:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +283,9 @@ class Agent:
         overrides = (task.overrides.get("containerOverrides") or [{}])[0]
         command = overrides.get("command") or task.containers[0].__dict__.get("command") or []
         command = [sys.executable if part == "python" else part for part in command]
-        environment = self._container_env({e["name"]: e["value"] for e in overrides.get("environment", [])})
+        definition = self.ecs.describe_task_definition(task.task_definition_arn)
+        environment = self._container_env({e["name"]: e["value"] for e in overrides.get("environment", [])},
+                                          definition)
         return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
 
     def _task_stopped(self, task: Any, code: int) -> None:

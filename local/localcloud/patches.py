@@ -2,7 +2,8 @@
 
 1. Lambda functions run their real handler in-process (moto needs Docker for that).
 2. EventBridge rules deliver to Lambda targets (moto supports logs, SQS and buses only).
-3. Fn::GetAtt Stack.Outputs.X works for nested stacks (moto lacks get_cfn_attribute there).
+3. Fn::GetAtt Stack.Outputs.X works for nested stacks (moto lacks get_cfn_attribute there), and Ref of a
+   nested stack is its stack ID (an ARN) as on AWS, not its name (IAM statements scoped to it must match).
 4. CloudFront resources (VPC origin, function, distribution) exist in CloudFormation (moto has no model for
    them); a distribution's DomainName is LocalCloud's edge (localcloud.edge), which serves its notebook.
 5. CloudFormation creates state machines in the backend that executes them (with
@@ -11,6 +12,10 @@
 7. A Lambda function's connections to this machine leave from LAMBDA_SOURCE_ADDRESS, not 127.0.0.1: on AWS a
    function outside a VPC reaches a notebook's CloudFront URL from an AWS address, never from a user's
    allow-list, and the local edge runs the allow-list function with the address it sees.
+8. Task definitions created by CloudFormation keep their task role and execution role (moto drops them), so
+   a task acts as its task role.
+9. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
+   function's role, containers as their task role.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import Stack as FakeStack
 from moto.core.common_models import CloudFormationModel
+from moto.ecs.models import TaskDefinition
 from moto.events.models import Rule
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.utilities.arns import parse_arn
+
+from localcloud import iam
 
 _log = logging.getLogger("localcloud.lambda")
 _env_lock = threading.Lock()
@@ -79,7 +87,8 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
     _in_lambda.active = True
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
-        result = handler(payload, context)
+        with iam.acting_as(str(self.role)):  # every AWS call of the handler is checked against its role
+            result = handler(payload, context)
         return json.dumps(result, default=str), False, ""
     except Exception as error:  # the Lambda runtime reports every exception the same way
         _log.warning("%s failed: %s", self.function_name, "".join(traceback.format_exception(error)))
@@ -187,6 +196,28 @@ class _VpcOrigin(_CloudFrontResource, CloudFormationModel):
     kind = "VpcOrigin"
 
 
+_task_definition_create = TaskDefinition.create_from_cloudformation_json
+_task_definition_update = TaskDefinition.update_from_cloudformation_json
+
+
+def _with_roles(definition: Any, cloudformation_json: Any) -> Any:
+    properties = cloudformation_json.get("Properties", {})
+    definition.task_role_arn = properties.get("TaskRoleArn")
+    definition.execution_role_arn = properties.get("ExecutionRoleArn")
+    return definition
+
+
+def _task_definition_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any, *args: Any,
+                                         **kwargs: Any) -> Any:
+    created = _task_definition_create.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)  # type: ignore[attr-defined]
+    return _with_roles(created, cloudformation_json)
+
+
+def _task_definition_updated(cls: type, original: Any, name: str, cloudformation_json: Any, *args: Any) -> Any:
+    updated = _task_definition_update.__func__(cls, original, name, cloudformation_json, *args)  # type: ignore[attr-defined]
+    return _with_roles(updated, cloudformation_json)
+
+
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
                                        account_id: str, region_name: str, **kwargs: Any) -> Any:
     properties = cloudformation_json["Properties"]
@@ -213,8 +244,12 @@ def apply() -> None:
     socket.create_connection = _lambda_egress  # type: ignore[assignment]
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
+    FakeStack.physical_resource_id = property(lambda self: self.stack_id)  # type: ignore[method-assign,assignment]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # the CloudFront models above join moto's CloudFormation models
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
+    TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition_from_cloudformation)  # type: ignore
+    TaskDefinition.update_from_cloudformation_json = classmethod(_task_definition_updated)  # type: ignore
+    iam.apply()
     _applied = True

@@ -120,4 +120,43 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     health = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
     gaps["elbv2_registered_target_is_healthy"] = health[0]["TargetHealth"]["State"] == "healthy"
 
+    # 9. Ref of a nested stack is its name (AWS: the stack ID)
+    parent_ref = {"Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {
+        "TemplateURL": "https://probe-bucket.s3.amazonaws.com/child.json"}}},
+        "Outputs": {"Ref": {"Value": {"Ref": "Child"}}}}
+    cfn.create_stack(StackName="refparent", TemplateBody=json.dumps(parent_ref))
+    value = cfn.describe_stacks(StackName="refparent")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    gaps["nested_stack_ref_is_name"] = not value.startswith("arn:aws:cloudformation:")
+
+    # 10. A task definition created by CloudFormation loses its task role
+    roles = {"Resources": {"T": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
+        "Family": "roles", "TaskRoleArn": role, "ContainerDefinitions": [{"Name": "x", "Image": "x", "Memory": 128}]}}}}
+    cfn.create_stack(StackName="roles", TemplateBody=json.dumps(roles))
+    definition = boto3.client("ecs").describe_task_definition(taskDefinition="roles")["taskDefinition"]
+    gaps["cfn_task_definition_drops_roles"] = definition.get("taskRoleArn") != role
+
+    # 11. moto's own IAM enforcement checks DynamoDB against "*": a statement scoped to the table's ARN, which
+    # AWS honours, is denied (LocalCloud evaluates resources and conditions itself: localcloud.iam)
+    from moto.core.authorization import enable_iam_authentication
+
+    boto3.client("dynamodb").create_table(
+        TableName="scoped", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                                                     "Action": "sts:AssumeRole"}]}
+    scoped = iam.create_role(RoleName="scoped", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="scoped", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem",
+                                                "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/scoped"}]}))
+    credentials = boto3.client("sts").assume_role(RoleArn=scoped, RoleSessionName="probe")["Credentials"]
+    as_role = boto3.client("dynamodb", aws_access_key_id=credentials["AccessKeyId"],
+                           aws_secret_access_key=credentials["SecretAccessKey"],
+                           aws_session_token=credentials["SessionToken"])
+    with enable_iam_authentication():
+        try:
+            as_role.get_item(TableName="scoped", Key={"k": {"S": "x"}})
+            gaps["iam_checks_only_star"] = False
+        except Exception as error:
+            gaps["iam_checks_only_star"] = "AccessDenied" in str(error)
+
 print(json.dumps(gaps))

@@ -1,0 +1,71 @@
+"""IAM on LocalCloud refuses what AWS refuses: Lambda handlers act as their function's role, containers as
+their task role (local/localcloud/iam.py)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud import iam
+from localcloud.cloud import LocalCloud
+from tests.workflow.conftest import start, wait
+
+pytestmark = pytest.mark.slow
+
+
+def function_role(cloud: LocalCloud, logical_id: str) -> str:
+    arn = boto3.client("lambda").get_function(FunctionName=cloud.function_name(logical_id))["Configuration"]["Role"]
+    return arn.rsplit("/", 1)[1]
+
+
+def test_a_handler_whose_role_lacks_a_permission_gets_access_denied(cloud: LocalCloud) -> None:
+    # Given the sweep function's role without its inline policy
+    from moto.iam.models import iam_backends
+
+    client, role = boto3.client("iam"), function_role(cloud, "IdleSweepFunction")
+    # moto's GetRolePolicy returns a Python repr of CloudFormation-made policies: keep the stored documents
+    saved = dict(iam_backends["123456789012"]["global"].get_role(role).policies)
+    for name in saved:
+        client.delete_role_policy(RoleName=role, PolicyName=name)
+    try:
+        # When it runs
+        response = boto3.client("lambda").invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
+        # Then its first call is refused, as on AWS
+        error = json.loads(response["Payload"].read())
+        assert response.get("FunctionError") and error["errorType"] == "ClientError"
+        assert "AccessDenied" in error["errorMessage"] and "dynamodb:Scan" in error["errorMessage"]
+    finally:
+        for name, document in saved.items():
+            # SAM's statements carry no Version; moto's PutRolePolicy insists on one
+            client.put_role_policy(RoleName=role, PolicyName=name,
+                                   PolicyDocument=json.dumps({"Version": "2012-10-17", **document}))
+    assert set(iam_backends["123456789012"]["global"].get_role(role).policies) == set(saved)
+    # and with its policy back it works again
+    response = boto3.client("lambda").invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
+    assert "FunctionError" not in response
+
+
+def test_a_notebook_task_writes_only_its_own_record(cloud: LocalCloud) -> None:
+    # Given two environments
+    for name in ("tenant-a", "tenant-b"):
+        execution, _, _ = wait(cloud, start(cloud, {"name": name, "benchmark": False})["executionArn"])
+        assert execution["status"] == "SUCCEEDED"
+    # When code in A's notebook uses A's task role (the credentials the ECS agent gives the task)
+    role = boto3.client("iam").get_role(RoleName="neuronlab-env-tenant-a-notebook")["Role"]["Arn"]
+    credentials = iam.role_credentials(role, "notebook")
+    dynamodb = boto3.client("dynamodb", endpoint_url=cloud.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=credentials["AWS_SESSION_TOKEN"])
+    table = cloud.outputs["EnvironmentsTableName"]
+    update = {"UpdateExpression": "SET probe = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}
+
+    # Then it may update A's record, and is refused B's, and any read
+    dynamodb.update_item(TableName=table, Key={"name": {"S": "tenant-a"}}, **update)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        dynamodb.update_item(TableName=table, Key={"name": {"S": "tenant-b"}}, **update)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        dynamodb.get_item(TableName=table, Key={"name": {"S": "tenant-b"}})

@@ -262,6 +262,28 @@ def history(
 
 
 # ------------------------------------------------------------------ LocalCloud
+@app.command()
+def doctor(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Check that this deployment can start an environment: stack, IAM per function, AMI, image, quotas,
+    instance types, the shared edge. Read-only; one line per check with its fix."""
+    from rich.markup import escape
+
+    from neuronlab.doctor import Doctor, describe
+
+    checks = Doctor(_target(use_local), use_local).run()
+    if as_json:
+        _print_json(describe(checks))
+    else:
+        for check in checks:
+            mark = "[green]ok  [/green]" if check.ok else "[red]FAIL[/red]"
+            out.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+            if check.fix:
+                out.print(f"     fix: {escape(check.fix)}")
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise typer.Exit(1)
+
+
 @local_app.command("up")
 def local_up(poll_seconds: Annotated[int, typer.Option(min=1)] = 1) -> None:
     """Start LocalCloud in the background (state in .neuronlab/)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
+from samtranslator.yaml_helper import yaml_parse
 
 from localcloud import deploy, images, patches
 from localcloud.agent import Agent
@@ -59,6 +60,8 @@ class LocalCloud:
             self._moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
             self._moto_server.start()
             self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
+        prefix_lists = yaml_parse((deploy.ROOT / "nested" / "shared.yml").read_text())["Mappings"]
+        patches.published_prefix_list(ACCOUNT, REGION, prefix_lists["CloudFrontOriginFacing"][REGION]["PrefixListId"])
         self.outputs = deploy.deploy({
             "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
             "DefaultImageUri": LOCAL_IMAGE,

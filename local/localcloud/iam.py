@@ -31,6 +31,8 @@ from moto.core.exceptions import AccessDeniedError, JsonRESTError
 
 ACTING_AS: contextvars.ContextVar[str | None] = contextvars.ContextVar("localcloud_acting_as", default=None)
 Params = dict[str, Any]
+# Every (role ARN, action, resource) a role was checked for since start: what `neuronlab doctor` must simulate.
+CALLS: set[tuple[str, str, str]] = set()
 
 
 @contextmanager
@@ -263,6 +265,7 @@ def authorize(response: Any, resource: str = "*", action: str | None = None) -> 
     finder = RESOURCES.get((service, operation)) if action is None else None
     target = finder(params, response.region, account) if finder else resource
     action = action or f"{service}:{operation}"
+    CALLS.add((role, action, target))
     policies = role_policies(account, role)
     if not decide(policies, action, target, _context(service, operation, params)):
         raise _denied(response, role, action, target)
@@ -307,8 +310,25 @@ def _submit_in_context(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *arg
     return _submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
 
 
+def simulate_principal_policy(response: Any) -> Any:
+    """iam:SimulatePrincipalPolicy (moto has none), answered by this module's evaluation: `neuronlab doctor`
+    asks LocalCloud the same question it asks AWS."""
+    from moto.core.responses import ActionResult
+
+    params = response.params
+    context = {e["ContextKeyName"]: list(e.get("ContextKeyValues") or []) for e in params.get("ContextEntries") or []}
+    policies = role_policies(response.current_account, params["PolicySourceArn"])
+    results = [{"EvalActionName": action, "EvalResourceName": resource,
+                "EvalDecision": "allowed" if decide(policies, action, resource, context) else "implicitDeny"}
+               for action in params.get("ActionNames") or [] for resource in params.get("ResourceArns") or ["*"]]
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
 def apply() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.responses import IamResponse
+
+    IamResponse.simulate_principal_policy = simulate_principal_policy  # type: ignore[attr-defined]
 
     ActionAuthenticatorMixin._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign,assignment]
     ActionAuthenticatorMixin._authenticate_and_authorize_s3_action = _authorize_s3  # type: ignore[method-assign,assignment]

@@ -13,8 +13,11 @@
    function outside a VPC reaches a notebook's CloudFront URL from an AWS address, never from a user's
    allow-list, and the local edge runs the allow-list function with the address it sees.
 8. Task definitions created by CloudFormation keep their task role and execution role (moto drops them), so
-   a task acts as its task role.
-9. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
+   a task acts as its task role; security groups keep ingress rules from a prefix list (moto drops the source).
+9. The emulated account looks like one AWS would hand NeuronLab: CloudFront's origin-facing prefix list has
+   the id AWS publishes for the region (moto makes one up), and EC2 has vCPU quotas for Inf and Trn
+   instances (moto knows VPC quotas only).
+10. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
    function's role, containers as their task role.
 """
 
@@ -35,8 +38,10 @@ from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation.models import Stack as FakeStack
 from moto.core.common_models import CloudFormationModel
+from moto.ec2.models.security_groups import SecurityGroup
 from moto.ecs.models import TaskDefinition
 from moto.events.models import Rule
+from moto.servicequotas.models import ServiceQuotasBackend
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
@@ -218,6 +223,27 @@ def _task_definition_updated(cls: type, original: Any, name: str, cloudformation
     return _with_roles(updated, cloudformation_json)
 
 
+_security_group_create = SecurityGroup.create_from_cloudformation_json
+
+
+def _security_group_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any, account_id: str,
+                                        region_name: str, **kwargs: Any) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    properties = cloudformation_json.get("Properties", {})
+    ingress = properties.get("SecurityGroupIngress", [])
+    from_lists = [r for r in ingress if "SourcePrefixListId" in r]
+    rest = {**cloudformation_json,
+            "Properties": {**properties, "SecurityGroupIngress": [r for r in ingress if r not in from_lists]}}
+    group = _security_group_create.__func__(cls, resource_name, rest, account_id, region_name, **kwargs)  # type: ignore[attr-defined]
+    for rule in from_lists:
+        ec2_backends[account_id][region_name].authorize_security_group_ingress(
+            group_name_or_id=group.id, ip_protocol=rule["IpProtocol"], from_port=rule["FromPort"],
+            to_port=rule["ToPort"], ip_ranges=[], prefix_list_ids=[{"PrefixListId": rule["SourcePrefixListId"]}],
+            vpc_id=properties.get("VpcId"))
+    return group
+
+
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
                                        account_id: str, region_name: str, **kwargs: Any) -> Any:
     properties = cloudformation_json["Properties"]
@@ -236,6 +262,32 @@ def _send_task_failure(self: StepFunctionResponse) -> Any:
     return EmptyResult()
 
 
+# An account granted Neuron capacity (a new account often has 0: `neuronlab doctor` says so on AWS).
+EC2_QUOTAS = {"L-1945791B": ("Running On-Demand Inf instances", 128.0),
+              "L-2C3B7624": ("Running On-Demand Trn instances", 128.0)}
+_get_service_quota = ServiceQuotasBackend.get_service_quota
+
+
+def _service_quota(self: ServiceQuotasBackend, service_code: str, quota_code: str) -> dict[str, Any]:
+    if service_code == "ec2" and quota_code in EC2_QUOTAS:
+        name, value = EC2_QUOTAS[quota_code]
+        return {"ServiceCode": "ec2", "QuotaCode": quota_code, "QuotaName": name, "Value": value, "Unit": "None",
+                "Adjustable": True, "GlobalQuota": False}
+    return _get_service_quota(self, service_code, quota_code)
+
+
+def published_prefix_list(account: str, region: str, published_id: str) -> None:
+    """Give the emulated CloudFront origin-facing prefix list the id AWS publishes (nested/shared.yml)."""
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[account][region]
+    for current_id, prefix_list in list(backend.managed_prefix_lists.items()):
+        if prefix_list.prefix_list_name == "com.amazonaws.global.cloudfront.origin-facing":
+            prefix_list.id = published_id
+            prefix_list.prefix_list_arn = prefix_list.arn(region, prefix_list.owner_id)
+            backend.managed_prefix_lists[published_id] = backend.managed_prefix_lists.pop(current_id)
+
+
 def apply() -> None:
     global _applied
     if _applied:
@@ -251,5 +303,7 @@ def apply() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
     TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition_from_cloudformation)  # type: ignore
     TaskDefinition.update_from_cloudformation_json = classmethod(_task_definition_updated)  # type: ignore
+    SecurityGroup.create_from_cloudformation_json = classmethod(_security_group_from_cloudformation)  # type: ignore
+    ServiceQuotasBackend.get_service_quota = _service_quota  # type: ignore[method-assign]
     iam.apply()
     _applied = True

@@ -135,6 +135,17 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     definition = boto3.client("ecs").describe_task_definition(taskDefinition="roles")["taskDefinition"]
     gaps["cfn_task_definition_drops_roles"] = definition.get("taskRoleArn") != role
 
+    # 12. A security group made by CloudFormation loses an ingress rule's prefix-list source
+    pl = boto3.client("ec2").describe_managed_prefix_lists()["PrefixLists"][0]["PrefixListId"]
+    sg = {"Resources": {"G": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+        "GroupDescription": "g", "VpcId": vpc, "SecurityGroupIngress": [
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "SourcePrefixListId": pl}]}}}}
+    cfn.create_stack(StackName="sg", TemplateBody=json.dumps(sg))
+    group_id = cfn.describe_stack_resources(StackName="sg")["StackResources"][0]["PhysicalResourceId"]
+    group = boto3.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    permissions = group["IpPermissions"]
+    gaps["cfn_security_group_drops_prefix_list"] = not any(p.get("PrefixListIds") for p in permissions)
+
     # 11. moto's own IAM enforcement checks DynamoDB against "*": a statement scoped to the table's ARN, which
     # AWS honours, is denied (LocalCloud evaluates resources and conditions itself: localcloud.iam)
     from moto.core.authorization import enable_iam_authentication

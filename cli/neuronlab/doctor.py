@@ -1,0 +1,190 @@
+"""`neuronlab doctor`: is this deployment able to start an environment? One check a line, each with its fix.
+
+Everything is read-only: describe calls and iam:SimulatePrincipalPolicy (no environment is created). On
+LocalCloud the same calls go to the emulation, which answers SimulatePrincipalPolicy with its own IAM
+evaluation (local/localcloud/iam.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from neuronlab import permissions
+from neuronlab.client import Target
+
+NEURON_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id"
+ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
+# EC2 on-demand vCPU quotas (Service Quotas, service code ec2); new accounts often have 0.
+QUOTAS = {"L-1945791B": ("Running On-Demand Inf instances", 4), "L-2C3B7624": ("Running On-Demand Trn instances", 8)}
+OUTPUTS = ("ApiUrl", "StateMachineArn", "EnvironmentsTableName", "BenchmarksTableName", "ArtifactBucketName")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+class Doctor:
+    def __init__(self, target: Target, local: bool) -> None:
+        self.target, self.local = target, local
+        self.client = target.boto3_client
+
+    def run(self) -> list[Check]:
+        """Every check; one that cannot even ask (no permission to describe, say) fails with the reason."""
+        checks: list[Check] = []
+        steps: list[Callable[[], Iterator[Check]]] = [self.stack, self.iam, self.neuron_ami, self.default_image,
+                                                       self.quotas, self.instance_types, self.vpc_origin,
+                                                       self.origin_prefix_list]
+        for step in steps:
+            try:
+                checks.extend(step())
+            except (ClientError, BotoCoreError, KeyError, StopIteration) as error:
+                checks.append(Check(step.__name__.replace("_", "-"), False, f"could not check: {error}",
+                                    "run `neuronlab doctor` with credentials that may describe the stack"))
+            if step == self.stack and not checks[-1].ok:
+                break  # everything else reads the stack
+        return checks
+
+    # ------------------------------------------------------------------ the orchestrator stack
+    def stack(self) -> Iterator[Check]:
+        stack = self.client("cloudformation").describe_stacks(StackName=self.target.stack)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        self.parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        resources = self.client("cloudformation").describe_stack_resources(StackName=self.target.stack)
+        self.resources = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources["StackResources"]}
+        # LocalCloud serves the API itself: its stack has no API Gateway and no ApiUrl
+        missing = [o for o in OUTPUTS if not self.outputs.get(o) and not (self.local and o == "ApiUrl")]
+        healthy = stack["StackStatus"].endswith("_COMPLETE") and "ROLLBACK" not in stack["StackStatus"]
+        yield Check("stack", healthy and not missing,
+                    f"{self.target.stack} {stack['StackStatus']}" + (f", missing outputs {missing}" if missing else ""),
+                    "" if healthy and not missing else "sam build && sam deploy (see README, Deploy to AWS)")
+
+    def _deployment(self) -> permissions.Deployment:
+        arn = self.outputs["StateMachineArn"]
+        image = self.parameters.get("DefaultImageUri") or "neuronlab"
+        return permissions.Deployment(
+            region=arn.split(":")[3], account=arn.split(":")[4],
+            environments_table=self.outputs["EnvironmentsTableName"],
+            benchmarks_table=self.outputs["BenchmarksTableName"], idempotency_table=self.resources["IdempotencyTable"],
+            artifact_bucket=self.outputs["ArtifactBucketName"], state_machine_arn=arn,
+            shared_network_stack_id=self.resources["SharedNetwork"],
+            image_repository=image.split("/", 1)[-1].split("@")[0].split(":")[0])
+
+    # ------------------------------------------------------------------ IAM, per function role
+    def iam(self) -> Iterator[Check]:
+        deployment = self._deployment()
+        stack_role = self.client("iam").get_role(RoleName=self.resources["EnvironmentStackRole"])["Role"]["Arn"]
+        passed = permissions.passed_roles(deployment, stack_role)
+        for function, wanted in permissions.calls(deployment).items():
+            name = self.resources[function]
+            role = self.client("lambda").get_function(FunctionName=name)["Configuration"]["Role"]
+            denied = self._denied(role, wanted)
+            for passed_role, service in passed.get(function, []):
+                context = [{"ContextKeyName": "iam:PassedToService", "ContextKeyValues": [service],
+                            "ContextKeyType": "string"}]
+                denied += self._denied(role, [("iam:PassRole", passed_role)], context)
+            allowed = f"{len(wanted)} call{'s' if len(wanted) != 1 else ''} allowed"
+            yield Check(f"iam {function}", not denied, "denied: " + "; ".join(denied) if denied else allowed,
+                        f"redeploy template.yaml; {function}'s Policies must allow these" if denied else "")
+
+    def _denied(self, role: str, wanted: list[tuple[str, str]],
+                context: list[dict[str, Any]] | None = None) -> list[str]:
+        by_resource: dict[str, list[str]] = defaultdict(list)
+        for action, resource in wanted:
+            by_resource[resource].append(action)
+        denied = []
+        for resource, actions in by_resource.items():
+            answer = self.client("iam").simulate_principal_policy(
+                PolicySourceArn=role, ActionNames=sorted(set(actions)), ResourceArns=[resource],
+                **({"ContextEntries": context} if context else {}))
+            denied += [f"{r['EvalActionName']} on {resource}" for r in answer["EvaluationResults"]
+                       if r["EvalDecision"] != "allowed"]
+        return denied
+
+    # ------------------------------------------------------------------ what a start needs in the region
+    def neuron_ami(self) -> Iterator[Check]:
+        found = self.client("ssm").get_parameters(Names=[NEURON_AMI])["Parameters"]
+        yield Check("neuron-ami", bool(found), found[0]["Value"] if found else f"{NEURON_AMI} not found",
+                    "" if found else "the ECS Neuron AMI is not published in this region: deploy in another")
+
+    def default_image(self) -> Iterator[Check]:
+        image = self.parameters.get("DefaultImageUri", "")
+        if not image:
+            yield Check("default-image", False, "DefaultImageUri is empty: every start must name --image",
+                        "sam deploy --parameter-overrides DefaultImageUri=ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
+                        "neuronlab:v1")
+            return
+        repository, _, tag = image.split("/", 1)[1].partition(":")
+        try:
+            self.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag or "latest"}])
+            yield Check("default-image", True, image)
+        except ClientError as error:
+            yield Check("default-image", False, f"{image}: {error.response['Error']['Code']}",
+                        "build and push the image (README, Deploy to AWS, step 1)")
+
+    def quotas(self) -> Iterator[Check]:
+        for code, (name, smallest) in QUOTAS.items():
+            quota = self.client("service-quotas").get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
+            value = quota["Value"]
+            yield Check(f"quota {name}", value >= smallest, f"{value:g} vCPUs (the smallest instance needs {smallest})",
+                        "" if value >= smallest else
+                        f"Service Quotas console: request '{name}' >= {smallest} (a start would fail after minutes)")
+
+    def instance_types(self) -> Iterator[Check]:
+        from orchestrator.domain import instance_types
+
+        subnets = self._shared_outputs()["InstanceSubnetIds"].split(",")
+        zones = {s["AvailabilityZone"] for s in self.client("ec2").describe_subnets(SubnetIds=subnets)["Subnets"]}
+        offered = {}
+        for name in instance_types.supported():
+            found = self.client("ec2").describe_instance_type_offerings(
+                LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [name]}])
+            offered[name] = sorted(zones & {o["Location"] for o in found["InstanceTypeOfferings"]})
+        missing = [name for name, where in offered.items() if not where]
+        yield Check("instance-types", bool(offered.get("inf2.xlarge")),
+                    ", ".join(f"{n}: {'/'.join(z) or 'none'}" for n, z in offered.items()),
+                    "" if not missing else f"types offered in none of the network's AZs ({', '.join(missing)}) cannot "
+                                           "start; choose AvailabilityZones that offer them")
+
+    def _shared_outputs(self) -> dict[str, str]:
+        shared = self.client("cloudformation").describe_stacks(StackName=self.resources["SharedNetwork"])["Stacks"][0]
+        return {o["OutputKey"]: o["OutputValue"] for o in shared.get("Outputs", [])}
+
+    # ------------------------------------------------------------------ the shared network's edge
+    def vpc_origin(self) -> Iterator[Check]:
+        origin = self._shared_outputs().get("VpcOriginId", "")
+        if not origin:
+            yield Check("vpc-origin", False, "the shared network has no VpcOriginId output", "sam deploy again")
+        elif self.local:
+            yield Check("vpc-origin", True, f"{origin} (LocalCloud's edge serves it)")
+        else:
+            status = self.client("cloudfront").get_vpc_origin(Id=origin)["VpcOrigin"]["Status"]
+            yield Check("vpc-origin", status == "Deployed", f"{origin} {status}",
+                        "" if status == "Deployed" else "wait for CloudFront to finish deploying it (up to 15 min)")
+
+    def origin_prefix_list(self) -> Iterator[Check]:
+        """The load balancer admits CloudFront by the region's origin-facing prefix list (nested/shared.yml)."""
+        shared = self.client("cloudformation").describe_stack_resources(StackName=self.resources["SharedNetwork"])
+        group_id = next(r["PhysicalResourceId"] for r in shared["StackResources"]
+                        if r["LogicalResourceId"] == "LoadBalancerSecurityGroup")
+        group = self.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        used = {p["PrefixListId"] for rule in group["IpPermissions"] for p in rule.get("PrefixListIds", [])}
+        lists = self.client("ec2").describe_managed_prefix_lists(
+            Filters=[{"Name": "prefix-list-name", "Values": [ORIGIN_FACING]}])["PrefixLists"]
+        actual = lists[0]["PrefixListId"] if lists else "none"
+        yield Check("origin-prefix-list", used == {actual}, f"load balancer admits {sorted(used)}; "
+                    f"{ORIGIN_FACING} is {actual}",
+                    "" if used == {actual} else f"set CloudFrontOriginFacing for this region to {actual} in "
+                                                "nested/shared.yml and deploy again")
+
+
+def describe(checks: list[Check]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in checks]

@@ -7,12 +7,14 @@ SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
+# Headless Chromium and its driver for the browser test (Debian's packages; needs root, as CI has)
+BROWSER := /usr/bin/chromedriver
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: install demo test test-unit test-workflow test-infrastructure test-e2e lint check bench docs down clean
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(BROWSER)
 
 $(VENV)/.installed: pyproject.toml functions/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,10 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	touch $@
 
+$(BROWSER):
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
 demo: $(VENV)/.installed
 	$(BIN)/neuronlab demo
 
@@ -50,7 +56,7 @@ test-workflow: $(VENV)/.installed
 test-infrastructure: install
 	$(BIN)/pytest tests/infrastructure
 
-test-e2e: $(VENV)/.installed
+test-e2e: $(VENV)/.installed $(BROWSER)
 	$(BIN)/pytest tests/e2e
 
 lint: $(VENV)/.installed

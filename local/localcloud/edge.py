@@ -28,9 +28,11 @@ from cryptography.x509.oid import NameOID
 from py_mini_racer import MiniRacer
 from tornado import httpclient, httpserver, netutil, web, websocket
 
-# Hop-by-hop headers are the proxy's own business (RFC 9110 section 7.6.1).
+# Hop-by-hop headers are the proxy's own business (RFC 9110 section 7.6.1). Host is not one: CloudFront's
+# Managed-AllViewer origin request policy forwards the viewer's Host, and Jupyter's same-origin check
+# compares the browser's Origin with it.
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
-        "content-length", "host"}
+        "content-length"}
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:

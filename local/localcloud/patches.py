@@ -17,7 +17,10 @@
 9. The emulated account looks like one AWS would hand NeuronLab: CloudFront's origin-facing prefix list has
    the id AWS publishes for the region (moto makes one up), and EC2 has vCPU quotas for Inf and Trn
    instances (moto knows VPC quotas only).
-10. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
+10. A stack created with a service role (RoleARN) fails, as on AWS, when the role does not allow a call the
+   resource handlers of its resources (nested templates included) make: the first such resource gets a
+   CREATE_FAILED event naming the permission, the stack ends ROLLBACK_COMPLETE (localcloud.stack_role).
+11. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
    function's role, containers as their task role.
 """
 
@@ -27,6 +30,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import traceback
@@ -36,6 +40,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing
+from moto.cloudformation.models import Event
 from moto.cloudformation.models import Stack as FakeStack
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models.security_groups import SecurityGroup
@@ -244,6 +249,46 @@ def _security_group_from_cloudformation(cls: type, resource_name: str, cloudform
     return group
 
 
+_create_resources = FakeStack.create_resources
+
+
+def _templates_of(stack: FakeStack) -> list[dict[str, Any]]:
+    """The stack's template and those of the nested stacks its parameters point to (uploaded to S3)."""
+    from moto.s3.models import s3_backends
+    from samtranslator.yaml_helper import yaml_parse
+
+    templates = [stack.template_dict]
+    for value in (stack.parameters or {}).values():
+        match = re.match(r"https://([^.]+)\.s3[.\w-]*\.amazonaws\.com/(.+)$", str(value))
+        if match:
+            key = s3_backends[stack.account_id]["aws"].get_object(match.group(1), match.group(2))
+            if key is not None:
+                templates.append(yaml_parse(key.value.decode()))
+    return templates
+
+
+def _create_resources_as_role(self: FakeStack) -> None:
+    """CloudFormation acts through the stack's role: a handler call the role does not allow fails the stack."""
+    from localcloud import stack_role
+
+    if self.role_arn:
+        name = (self.parameters or {}).get("EnvironmentName", self.name)
+        policies = iam.role_policies(self.account_id, self.role_arn)
+        for template in _templates_of(self):
+            for logical_id, resource in template.get("Resources", {}).items():
+                missing = stack_role.missing_permissions(resource["Type"], policies, self.region_name,
+                                                         self.account_id, name)
+                if missing:
+                    reason = (f"Resource handler returned message: \"User: {self.role_arn} is not authorized to "
+                              f"perform: {missing[0]}\" (HandlerErrorCode: AccessDenied)")
+                    self.events.append(Event(self.stack_id, self.name, logical_id, "", resource["Type"],
+                                             "CREATE_FAILED", reason, None))
+                    self._add_stack_event("ROLLBACK_COMPLETE")
+                    self.status = "ROLLBACK_COMPLETE"
+                    return
+    _create_resources(self)
+
+
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
                                        account_id: str, region_name: str, **kwargs: Any) -> Any:
     properties = cloudformation_json["Properties"]
@@ -296,6 +341,7 @@ def apply() -> None:
     socket.create_connection = _lambda_egress  # type: ignore[assignment]
     Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
     FakeStack.get_cfn_attribute = _stack_get_cfn_attribute  # type: ignore[attr-defined]
+    FakeStack.create_resources = _create_resources_as_role  # type: ignore[method-assign]
     FakeStack.physical_resource_id = property(lambda self: self.stack_id)  # type: ignore[method-assign,assignment]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # the CloudFront models above join moto's CloudFormation models

@@ -69,3 +69,32 @@ def test_a_notebook_task_writes_only_its_own_record(cloud: LocalCloud) -> None:
         dynamodb.update_item(TableName=table, Key={"name": {"S": "tenant-b"}}, **update)
     with pytest.raises(ClientError, match="AccessDenied"):
         dynamodb.get_item(TableName=table, Key={"name": {"S": "tenant-b"}})
+
+
+def test_cloudformation_acts_through_the_stack_role(cloud: LocalCloud) -> None:
+    """Defect 2 of the strict-AWS issue, live: a stack role without ecs:TagResource on task definitions
+    cannot create them; the start fails with the reason, as on AWS."""
+    import copy
+
+    from moto.iam.models import iam_backends
+
+    # Given the environment stack role without ecs:TagResource
+    name = boto3.client("cloudformation").describe_stack_resource(
+        StackName="neuronlab", LogicalResourceId="EnvironmentStackRole")["StackResourceDetail"]["PhysicalResourceId"]
+    role = iam_backends["123456789012"]["global"].get_role(name)
+    saved = copy.deepcopy(role.policies)
+    for document in role.policies.values():
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            statement["Action"] = [a for a in actions if a != "ecs:TagResource"] or ["none:None"]
+    try:
+        # When an environment starts
+        execution, record, _ = wait(cloud, start(cloud, {"name": "untagged", "benchmark": False})["executionArn"])
+    finally:
+        role.policies.clear()
+        role.policies.update(saved)
+
+    # Then its stack fails on the first resource that needs the permission, and the record says why
+    assert execution["status"] == "FAILED"
+    assert record["state"] == "FAILED"
+    assert "not authorized to perform: ecs:TagResource" in record["failureReason"]

@@ -102,6 +102,16 @@ def test_mark_failed_keeps_the_reason_from_a_lambda_error(tables: dict[str, str]
     record = EnvironmentStore(settings().environments_table).get("demo")
     assert record["state"] == "FAILED"
     assert record["failureReason"] == "ImageNotFound: image x is not in ECR"
+    assert record["capacity"] == "no instances had been launched"  # nothing to release before the stack
+    # the workflow retries the step: marking it FAILED again is fine
+    provisioning.mark_failed({"name": "demo", "error": {"Error": "ImageNotFound", "Cause": cause}})
+
+
+def test_mark_failed_leaves_a_deleting_record_to_the_delete(tables: dict[str, str]) -> None:
+    _record("demo", "DELETING")
+    outcome = provisioning.mark_failed({"name": "demo", "error": {"Error": "StackFailed", "Cause": "gone"}})
+    assert outcome["state"] == "DELETING"
+    assert EnvironmentStore(settings().environments_table).get("demo")["state"] == "DELETING"
 
 
 def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str]) -> None:

@@ -39,6 +39,33 @@ def no_faults() -> Iterator[None]:
     faults.active = faults.Faults()
 
 
+BILLABLE_STATES = {"READY", "PROVISIONING"}
+
+
+def billed_without_reason() -> list[str]:
+    """Environments whose Auto Scaling group has capacity while their record is not READY or PROVISIONING."""
+    groups = boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    table = boto3.resource("dynamodb").Table(
+        next(t for t in boto3.client("dynamodb").list_tables()["TableNames"] if "EnvironmentsTable" in t))
+    found = []
+    for group in groups:
+        name = group["AutoScalingGroupName"].removeprefix("neuronlab-")
+        if group["DesiredCapacity"] > 0:
+            state = table.get_item(Key={"name": name}).get("Item", {}).get("state")
+            if state not in BILLABLE_STATES:
+                found.append(f"{name}: {group['DesiredCapacity']} instance(s) while {state}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_billed_without_reason(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every LocalCloud test: no instance runs for an environment that is not READY or PROVISIONING."""
+    yield
+    if "cloud" in request.fixturenames:
+        request.getfixturevalue("cloud")
+        assert billed_without_reason() == []
+
+
 def start(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
     response = requests.post(f"{cloud.api.url}/environments", json=body, timeout=30)
     assert response.status_code == 202, response.text

@@ -84,6 +84,10 @@ def test_notebook_that_never_becomes_healthy_fails_at_its_deadline(cloud: LocalC
     assert record["failureReason"].startswith("NotebookUnhealthy: notebook not healthy after 4 s")
     assert visited_states(execution["executionArn"]).count("CheckNotebook") >= 2  # it polled, then gave up
     assert seconds < 60
+    # and the failure released the instance it had launched, and says so
+    group = boto3.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["neuronlab-unhealthy"])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 0 and record["capacity"] == "service and instances scaled to zero"
 
 
 def test_benchmark_task_that_crashes_fails_the_step_early(cloud: LocalCloud) -> None:

@@ -6,18 +6,30 @@ from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import client
 
+_NO_SERVICE = ("ServiceNotFoundException", "ClusterNotFoundException", "ServiceNotActiveException")
 
-def scale_to_zero(group: str, cluster: str, service: str) -> None:
+
+def scale_to_zero(group: str, cluster: str, service: str, missing_ok: bool = False) -> bool:
     """Service to 0 first (no task restarts), then the group to 0 with scale-in protection lifted,
-    so managed termination protection cannot keep an instance running."""
-    client("ecs").update_service(cluster=cluster, service=service, desiredCount=0)
+    so managed termination protection cannot keep an instance running.
+
+    missing_ok: a service or group not created yet (a start that failed early) is nothing to release.
+    Returns whether a group was there to scale."""
+    try:
+        client("ecs").update_service(cluster=cluster, service=service, desiredCount=0)
+    except ClientError as error:
+        if not (missing_ok and error.response["Error"]["Code"] in _NO_SERVICE):
+            raise
     autoscaling = client("autoscaling")
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    if not groups and missing_ok:
+        return False
     instances = [i["InstanceId"] for g in groups for i in g.get("Instances", [])]
     if instances:
         autoscaling.set_instance_protection(AutoScalingGroupName=group, InstanceIds=instances,
                                             ProtectedFromScaleIn=False)
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=group, MinSize=0, DesiredCapacity=0)
+    return True
 
 
 def scale_up(group: str, cluster: str, service: str) -> None:
@@ -48,8 +60,7 @@ def force_delete(group: str, cluster: str, service: str) -> None:
     try:
         client("ecs").update_service(cluster=cluster, service=service, desiredCount=0)
     except ClientError as error:
-        if error.response["Error"]["Code"] not in ("ServiceNotFoundException", "ClusterNotFoundException",
-                                                   "ServiceNotActiveException"):
+        if error.response["Error"]["Code"] not in _NO_SERVICE:
             raise
     try:
         client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)

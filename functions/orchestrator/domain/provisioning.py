@@ -250,13 +250,24 @@ def failure_reason(error: dict[str, Any]) -> str:
 
 
 def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
+    """Record FAILED with the reason, then release the compute: nothing billed by the hour stays up after a
+    failed start. Safe to retry (the workflow does): FAILED may be marked again, and releasing is idempotent.
+    A delete under way owns the environment: its capacity is released, its record left to the delete."""
+    name = request["name"]
+    store = environment_store()
     reason = failure_reason(request.get("error") or {})
-    environment_store().transition(
-        request["name"], ALLOWED_FROM["fail"],
-        {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()},
-        remove=("benchmarkTaskToken",),
-    )
-    return {"state": EnvironmentState.FAILED, "reason": reason}
+    deleting = store.get(name).get("state") == EnvironmentState.DELETING
+    if not deleting:
+        store.transition(name, ALLOWED_FROM["fail"],
+                         {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()},
+                         remove=("benchmarkTaskToken",))
+    names = names_for(name)
+    had_group = capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
+    released = "service and instances scaled to zero" if had_group else "no instances had been launched"
+    if not deleting:
+        store.transition(name, {EnvironmentState.FAILED}, {"capacity": released, "updatedAt": now_iso()})
+    return {"state": EnvironmentState.DELETING if deleting else EnvironmentState.FAILED, "reason": reason,
+            "capacity": released}
 
 
 def benchmark_task_stopped(detail: dict[str, Any]) -> dict[str, Any]:

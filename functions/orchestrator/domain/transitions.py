@@ -8,7 +8,8 @@ from orchestrator.models.environment import EnvironmentState as S
 ALLOWED_FROM: dict[str, set[str]] = {
     "start": {S.STOPPED, S.FAILED, S.DELETED, S.UNHEALTHY},
     "ready": {S.PROVISIONING},
-    "fail": {S.PROVISIONING, S.READY, S.STOPPING, S.DELETING},
+    # FAILED again: the workflow retries the step that marks it. Never from DELETING: a delete settles itself.
+    "fail": {S.PROVISIONING, S.READY, S.STOPPING, S.FAILED},
     "benchmark": {S.READY},
     "stop": {S.READY},
     "stopped": {S.STOPPING},

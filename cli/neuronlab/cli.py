@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 import requests
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from neuronlab import local
@@ -67,7 +68,9 @@ def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
     if record.get("tokenSecretArn"):
         out.print(f"  token: neuronlab token {record['name']}{' --local' if use_local else ''}")
     if record.get("failureReason"):
-        out.print(f"  [red]failed:[/red] {record['failureReason']}")
+        out.print(f"  [red]failed:[/red] {escape(record['failureReason'])}")
+    if record.get("lastBenchmarkFailure") and record["state"] == "READY":
+        out.print(f"  [yellow]benchmark failed:[/yellow] {escape(record['lastBenchmarkFailure']['reason'])}")
     if record.get("retainedFileSystemId") and record["state"] in ("DELETING", "DELETED"):
         out.print(f"  /home kept: EFS {record['retainedFileSystemId']} (billed per GB; "
                   f"aws efs delete-file-system --file-system-id {record['retainedFileSystemId']} removes it)")
@@ -117,6 +120,8 @@ def start(
     no_benchmark: Annotated[bool, typer.Option("--no-benchmark", help="Skip the benchmark task")] = False,
     benchmark_model: Annotated[str | None, typer.Option(help="Model the benchmark runs [random:bert-base]")] = None,
     benchmark_seconds: Annotated[int | None, typer.Option(help="Timed seconds of the benchmark [30]")] = None,
+    benchmark_gate: Annotated[bool, typer.Option("--benchmark-gate", help="A failed benchmark fails the start "
+                                                 "(default: the notebook stays READY, the failure recorded)")] = False,
     idle_minutes: Annotated[float | None, typer.Option(help="Scale to zero after this long idle [60]")] = None,
     grace_minutes: Annotated[float | None, typer.Option(help="Never stop sooner after ready [10]")] = None,
     warning_minutes: Annotated[float | None, typer.Option(help="Warn this long before an idle stop [10]")] = None,
@@ -132,7 +137,8 @@ def start(
     """Start an environment: a new one gets its stacks; a stopped one scales back up with its settings."""
     target = _target(use_local)
     options = {"benchmark": not no_benchmark, "benchmarkModel": benchmark_model,
-               "benchmarkSeconds": benchmark_seconds, "idleMinutes": idle_minutes, "graceMinutes": grace_minutes,
+               "benchmarkSeconds": benchmark_seconds, "benchmarkGate": benchmark_gate or None,
+               "idleMinutes": idle_minutes, "graceMinutes": grace_minutes,
                "warningMinutes": warning_minutes, "maxLifetimeHours": max_lifetime_hours,
                "clientToken": uuid.uuid4().hex}
     body: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
@@ -266,8 +272,6 @@ def history(
 def doctor(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """Check that this deployment can start an environment: stack, IAM per function, AMI, image, quotas,
     instance types, the shared edge. Read-only; one line per check with its fix."""
-    from rich.markup import escape
-
     from neuronlab.doctor import Doctor, describe
 
     checks = Doctor(_target(use_local), use_local).run()

@@ -69,6 +69,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "MarkReadyFunction": record,
         "RunBenchmarkFunction": [*record, ("ecs:RunTask", arn("ecs", f"task-definition/neuronlab-{env}-benchmark:1"))],
         "StoreMetricsFunction": [*record, ("dynamodb:PutItem", benchmarks), ("dynamodb:Query", benchmarks)],
+        "RecordBenchmarkFailureFunction": [*record, ("events:PutEvents", bus)],
         "MarkFailedFunction": [*record, ("ecs:UpdateService", service), ("autoscaling:UpdateAutoScalingGroup", group),
                                ("autoscaling:SetInstanceProtection", group),
                                ("autoscaling:DescribeAutoScalingGroups", "*")],

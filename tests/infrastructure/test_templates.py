@@ -148,3 +148,11 @@ def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
     assert (asset / "orchestrator" / "nested" / "environment.yml").exists()
     assert list((asset / "pydantic_core").glob("*cpython-313-x86_64-linux-gnu.so"))
     assert (asset / "aws_lambda_powertools").is_dir()
+
+
+def test_the_benchmark_step_is_never_retried() -> None:
+    """A retry after RunTask succeeded would put a second benchmark on the same Neuron devices."""
+    definition = json.loads((ROOT / "statemachine" / "provision.asl.json").read_text())
+    step = definition["States"]["RunBenchmark"]
+    assert "Retry" not in step
+    assert step["Parameters"]["Payload"]["execution.$"] == "$$.Execution.Name"  # RunTask's client token

@@ -41,7 +41,7 @@ def test_start_records_provisioning_and_starts_the_workflow(state_machine: str) 
     execution = boto3.client("stepfunctions").describe_execution(executionArn=body["executionArn"])
     payload = json.loads(execution["input"])
     assert payload["name"] == "demo" and payload["waits"]["stackSeconds"] >= 1
-    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30}
+    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30, "gate": False}
 
 
 @pytest.mark.parametrize("second", [{"name": "demo"}, {"name": "demo", "clientToken": "attempt-2"}])

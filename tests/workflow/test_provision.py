@@ -90,11 +90,8 @@ def test_notebook_that_never_becomes_healthy_fails_at_its_deadline(cloud: LocalC
     assert group["DesiredCapacity"] == 0 and record["capacity"] == "service and instances scaled to zero"
 
 
-def test_benchmark_task_that_crashes_fails_the_step_early(cloud: LocalCloud) -> None:
-    # Given a benchmark that would run for a minute
-    record = start(cloud, {"name": "crash", "benchmarkModel": "random:bert-tiny", "benchmarkSeconds": 60})
-
-    # When its process is killed as soon as it starts (as an OOM kill would)
+def _kill_the_benchmark_when_it_starts(cloud: LocalCloud) -> threading.Thread:
+    """Kill the benchmark's process as soon as it runs (as an OOM kill would)."""
     def kill_benchmark() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -106,15 +103,37 @@ def test_benchmark_task_that_crashes_fails_the_step_early(cloud: LocalCloud) -> 
 
     killer = threading.Thread(target=kill_benchmark, daemon=True)
     killer.start()
+    return killer
+
+
+def test_benchmark_task_that_crashes_fails_the_step_early_and_the_notebook_stays_ready(cloud: LocalCloud) -> None:
+    # Given a benchmark that would run for a minute, killed as soon as it starts
+    record = start(cloud, {"name": "crash", "benchmarkModel": "random:bert-tiny", "benchmarkSeconds": 60})
+    _kill_the_benchmark_when_it_starts(cloud)
     execution, record, seconds = wait(cloud, record["executionArn"])
 
     # Then the step fails from the ECS 'task stopped' event, long before its heartbeat (600 s)
-    assert execution["status"] == "FAILED"
-    assert record["failureReason"].startswith("BenchmarkFailed: benchmark task")
-    assert "exit code -9" in record["failureReason"] and "without reporting a result" in record["failureReason"]
     definition = json.loads(boto3.client("stepfunctions").describe_state_machine(
         stateMachineArn=execution["stateMachineArn"])["definition"])
     assert seconds < definition["States"]["RunBenchmark"]["HeartbeatSeconds"] / 5
+    # and the working notebook stays READY, with the benchmark's failure on its record
+    assert execution["status"] == "SUCCEEDED"
+    assert visited_states(execution["executionArn"])[-3:] == ["RecordBenchmarkFailure", "BenchmarkGate",
+                                                              "ReadyWithoutBenchmark"]
+    assert record["state"] == "READY"
+    reason = record["lastBenchmarkFailure"]["reason"]
+    assert reason.startswith("BenchmarkFailed: benchmark task")
+    assert "exit code -9" in reason and "without reporting a result" in reason
+
+
+def test_a_benchmark_made_a_gate_fails_the_start_and_releases_the_compute(cloud: LocalCloud) -> None:
+    record = start(cloud, {"name": "gated", "benchmarkModel": "random:bert-tiny", "benchmarkSeconds": 60,
+                           "benchmarkGate": True})
+    _kill_the_benchmark_when_it_starts(cloud)
+    execution, record, _ = wait(cloud, record["executionArn"])
+    assert execution["status"] == "FAILED"
+    assert record["state"] == "FAILED" and record["failureReason"].startswith("BenchmarkFailed: benchmark task")
+    assert record["capacity"] == "service and instances scaled to zero"
 
 
 def test_warm_start_updates_the_existing_stack(cloud: LocalCloud) -> None:

@@ -22,10 +22,12 @@ def service_state(cluster: str, service: str) -> ServiceState:
 
 def run_benchmark_task(
     cluster: str, task_definition: str, capacity_provider: str, command: list[str],
-    environment: dict[str, str], started_by: str,
+    environment: dict[str, str], started_by: str, client_token: str = "",
 ) -> str:
-    """Start the benchmark task on the environment's capacity; returns the task ARN."""
+    """Start the benchmark task on the environment's capacity; returns the task ARN. A repeated client token
+    returns the task the first call started instead of starting another."""
     response = client("ecs").run_task(
+        **({"clientToken": client_token} if client_token else {}),
         cluster=cluster,
         taskDefinition=task_definition,
         capacityProviderStrategy=[{"capacityProvider": capacity_provider, "weight": 1}],

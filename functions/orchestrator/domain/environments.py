@@ -63,7 +63,7 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
         "name": request.name, "instanceType": request.instance_type, "image": image, "allowCidrs": cidrs,
         "warmPool": request.warm_pool,
         "benchmark": {"enabled": request.benchmark, "model": request.benchmark_model,
-                      "seconds": request.benchmark_seconds},
+                      "seconds": request.benchmark_seconds, "gate": request.benchmark_gate},
         # The state machine reads its polling cadence and deadlines from its input.
         "waits": {"stackSeconds": config.stack_poll_seconds, "notebookSeconds": config.notebook_poll_seconds},
         "timeouts": {"stackSeconds": config.stack_timeout_seconds,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, s3, secrets, stepfunctions
+from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
 from orchestrator.domain import benchmarks, instance_types, placement
 from orchestrator.domain.names import EnvironmentNames
@@ -187,8 +187,11 @@ def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
     return {"state": record["state"], "url": record["url"]}
 
 
-def run_benchmark(request: dict[str, Any], task_token: str) -> dict[str, str]:
-    """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token."""
+def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "") -> dict[str, str]:
+    """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token.
+
+    Exactly one task per execution: the execution's name is RunTask's client token (ECS returns the first task
+    for a repeated token, e.g. an SDK retry after a lost response), and the workflow does not retry this step."""
     name = request["name"]
     names = names_for(name)
     spec = request["benchmark"]
@@ -198,7 +201,7 @@ def run_benchmark(request: dict[str, Any], task_token: str) -> dict[str, str]:
     task_arn = ecs.run_benchmark_task(
         names.cluster, names.benchmark_family, names.capacity_provider, command,
         # The token goes in the environment, not on the command line (command lines are logged).
-        environment={"NEURONLAB_TASK_TOKEN": task_token}, started_by=name,
+        environment={"NEURONLAB_TASK_TOKEN": task_token}, started_by=name, client_token=execution[-64:],
     )
     environment_store().transition(
         name, ALLOWED_FROM["benchmark"],
@@ -236,9 +239,24 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
         summary["p50_ms"] = parsed.latency_ms.p50
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
-            {"lastBenchmark": summary, "updatedAt": now_iso()}, remove=("benchmarkTaskToken",),
+            {"lastBenchmark": summary, "updatedAt": now_iso()}, remove=("benchmarkTaskToken", "lastBenchmarkFailure"),
         )
     return {"series": parsed.series, "runKey": run_key, "verdict": verdict}
+
+
+def record_benchmark_failure(request: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark failed, the notebook works: the environment stays READY with the failure on its record,
+    and EventBridge gets BenchmarkFailed. (When the benchmark is a gate, the workflow marks it FAILED next.)
+    An environment that moved on meanwhile (stopped, deleted) keeps its state; the event still goes out."""
+    name, reason = request["name"], failure_reason(request.get("error") or {})
+    store = environment_store()
+    if store.get(name).get("state") == EnvironmentState.READY:
+        store.transition(name, {EnvironmentState.READY},
+                         {"lastBenchmarkFailure": {"reason": reason, "at": now_iso()}, "updatedAt": now_iso()},
+                         remove=("benchmarkTaskToken",))
+    gate = bool((request.get("benchmark") or {}).get("gate"))
+    events.publish("BenchmarkFailed", {"environment": name, "reason": reason, "gate": gate})
+    return {"reason": reason, "gate": gate}
 
 
 def failure_reason(error: dict[str, Any]) -> str:

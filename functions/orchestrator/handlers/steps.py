@@ -44,7 +44,12 @@ def mark_ready(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def run_benchmark(event: dict[str, Any], context: Any) -> dict[str, str]:
     parsed = TokenTaskEvent.model_validate(event)
     logger.append_keys(environment=parsed.input.name)
-    return provisioning.run_benchmark(event["input"], parsed.task_token)
+    return provisioning.run_benchmark(event["input"], parsed.task_token, parsed.execution)
+
+
+@lambda_entry
+def record_benchmark_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return provisioning.record_benchmark_failure(_state(event))
 
 
 @lambda_entry

@@ -59,6 +59,9 @@ class StartRequest(BaseModel):
     benchmark: bool = True
     benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
+    benchmark_gate: bool = Field(default=False, alias="benchmarkGate",
+                                 description="a failed benchmark fails the start (and releases the compute); "
+                                             "otherwise the environment stays READY with the failure recorded")
     idle_minutes: float = Field(default=60.0, alias="idleMinutes", gt=0, le=7 * 24 * 60)
     grace_minutes: float = Field(default=10.0, alias="graceMinutes", ge=0, le=24 * 60)
     max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
@@ -83,6 +86,7 @@ class RestartRequest(BaseModel):
     benchmark: bool | None = None
     benchmark_model: str | None = Field(default=None, alias="benchmarkModel", min_length=1)
     benchmark_seconds: int | None = Field(default=None, alias="benchmarkSeconds", ge=1, le=3600)
+    benchmark_gate: bool | None = Field(default=None, alias="benchmarkGate")
     idle_minutes: float | None = Field(default=None, alias="idleMinutes", gt=0, le=7 * 24 * 60)
     grace_minutes: float | None = Field(default=None, alias="graceMinutes", ge=0, le=24 * 60)
     max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)

@@ -11,6 +11,7 @@ class BenchmarkSpec(BaseModel):
     enabled: bool = True
     model: str = "random:bert-base"
     seconds: int = Field(default=30, ge=1)
+    gate: bool = False  # a failed benchmark fails the start
 
 
 class WorkflowState(BaseModel):
@@ -32,3 +33,4 @@ class TokenTaskEvent(BaseModel):
 
     input: WorkflowState
     task_token: str = Field(alias="taskToken", min_length=1)
+    execution: str = Field(default="", max_length=80, description="the execution's name: RunTask's idempotency key")

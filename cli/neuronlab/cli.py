@@ -228,6 +228,27 @@ def sweep(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     out.print(table if decisions else "no READY environments")
 
 
+@app.command()
+def reconcile(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
+    """Settle now what failures left behind (the schedule does it too): ended starts, unfinished stops, and
+    instances running for environments that are not READY. Prints each correction with its evidence."""
+    target = _target(use_local)
+    response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
+                                                    Payload=json.dumps({"reconcile": True}).encode())
+    payload = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        _fail(f"the reconciler failed: {escape(str(payload.get('errorMessage', payload)))}")
+    corrections = payload["corrections"]
+    if as_json:
+        _print_json(corrections)
+        return
+    for correction in corrections:
+        out.print(f"{escape(correction['environment'])}: {correction['action']} "
+                  f"({escape(json.dumps(correction['evidence'], default=str))})")
+    if not corrections:
+        out.print("nothing to correct: every environment's record matches its resources")
+
+
 @app.command("list")
 def list_environments(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """Every environment and its state."""

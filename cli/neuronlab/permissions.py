@@ -41,6 +41,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
     service = arn("ecs", f"service/neuronlab-{env}/notebook")
     secret = arn("secretsmanager", f"secret:neuronlab/{env}/jupyter-token-AbCdEf")
     bus = arn("events", "event-bus/default")
+    execution = d.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{env}-1"
     record = [("dynamodb:GetItem", environments), ("dynamodb:UpdateItem", environments)]
     teardown = [("cloudformation:DeleteStack", stack), ("cloudformation:DescribeStacks", stack),
                 ("cloudformation:DescribeStackEvents", stack), ("secretsmanager:DeleteSecret", secret)]
@@ -75,12 +76,15 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
                                ("autoscaling:DescribeAutoScalingGroups", "*")],
         "BenchmarkTaskStoppedFunction": [("dynamodb:GetItem", environments),
                                          ("states:SendTaskFailure", d.state_machine_arn)],
-        "IdleSweepFunction": [*record, ("dynamodb:Scan", environments), *scale, *teardown],
+        "IdleSweepFunction": [*record, ("dynamodb:Scan", environments), *scale, *teardown,
+                              ("states:DescribeExecution", execution)],
         "ApiFunction": [
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),
             ("dynamodb:PutItem", arn("dynamodb", f"table/{d.idempotency_table}")),
-            ("states:StartExecution", d.state_machine_arn), *scale, *teardown,
+            ("states:StartExecution", d.state_machine_arn),
+            ("states:StopExecution", execution),
+            *scale, *teardown,
             ("autoscaling:DeleteAutoScalingGroup", group)],
     }
 

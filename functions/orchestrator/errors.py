@@ -32,6 +32,10 @@ class BenchmarkFailed(NeuronLabError):
 class EnvironmentConflict(NeuronLabError):
     """The environment record is not in the state this transition expects."""
 
+    def __init__(self, message: str, state: str = "") -> None:
+        super().__init__(message)
+        self.state = state
+
 
 class EnvironmentNotFound(NeuronLabError):
     """No environment record with that name."""

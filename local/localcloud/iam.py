@@ -95,6 +95,10 @@ def _task_definition(p: Params, r: str, a: str) -> str:
     return _arn("ecs", r, a, f"task-definition/{definition}" + ("" if ":" in definition else ":1"))
 
 
+def _execution(p: Params, r: str, a: str) -> str:
+    return str(p.get("executionArn", ""))
+
+
 def _state_machine_of_token(p: Params, r: str, a: str) -> str:
     """Task-token calls are evaluated against the state machine that issued the token (docs/aws-facts.md)."""
     from moto.stepfunctions.responses import get_backend
@@ -120,7 +124,7 @@ RESOURCES: dict[tuple[str, str], Callable[[Params, str, str], str]] = {
     ("ecs", "UpdateService"): _service,
     ("ecs", "RunTask"): _task_definition,
     ("states", "StartExecution"): lambda p, r, a: str(p.get("stateMachineArn", "")),
-    ("states", "DescribeExecution"): lambda p, r, a: str(p.get("executionArn", "")),
+    **{("states", op): _execution for op in ("DescribeExecution", "StopExecution")},
     **{("states", op): _state_machine_of_token for op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")},
     ("ecr", "DescribeImages"): lambda p, r, a: _arn("ecr", r, str(p.get("registryId") or a),
                                                     f"repository/{p.get('repositoryName', '')}"),

@@ -40,3 +40,9 @@ def test_the_warm_pool_does_not_reuse_instances_on_scale_in() -> None:
     """ECS refuses ReuseOnScaleIn on the warm pool of an ECS Auto Scaling group."""
     pool = CAPACITY["StoppedInstancePool"]["Properties"]
     assert not pool.get("InstanceReusePolicy", {}).get("ReuseOnScaleIn", False)
+
+
+def test_a_failed_first_create_leaves_no_file_system() -> None:
+    """Retain would keep /home of a start that failed on its first create, recorded nowhere."""
+    home = yaml_parse((ROOT / "nested" / "notebook.yml").read_text())["Resources"]["FileSystem"]
+    assert home["DeletionPolicy"] == "RetainExceptOnCreate" and home["UpdateReplacePolicy"] == "Retain"

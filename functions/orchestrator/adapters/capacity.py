@@ -32,6 +32,13 @@ def scale_to_zero(group: str, cluster: str, service: str, missing_ok: bool = Fal
     return True
 
 
+def groups_with_capacity(prefix: str) -> dict[str, int]:
+    """{group name: desired capacity} of every Auto Scaling group named prefix* that has capacity."""
+    pages = client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate()
+    return {g["AutoScalingGroupName"]: g["DesiredCapacity"] for page in pages for g in page["AutoScalingGroups"]
+            if g["AutoScalingGroupName"].startswith(prefix) and g["DesiredCapacity"] > 0}
+
+
 def scale_up(group: str, cluster: str, service: str) -> None:
     client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group, DesiredCapacity=1)
     client("ecs").update_service(cluster=cluster, service=service, desiredCount=1)

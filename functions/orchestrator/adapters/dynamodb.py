@@ -93,7 +93,7 @@ class EnvironmentStore:
             current = self.find(name)
             state = current["state"] if current else "missing"
             raise EnvironmentConflict(
-                f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}"
+                f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}", state
             ) from None
         return _from_item(response["Attributes"])
 

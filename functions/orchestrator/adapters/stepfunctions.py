@@ -25,3 +25,17 @@ def fail_task(token: str, error: str, cause: str) -> bool:
             return False
         raise
     return True
+
+
+def status(execution_arn: str) -> str:
+    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED."""
+    return str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+
+
+def stop(execution_arn: str, cause: str) -> None:
+    """Abort the execution; one that already ended is left as it is."""
+    try:
+        client("stepfunctions").stop_execution(executionArn=execution_arn, cause=cause[:32768])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise

@@ -57,7 +57,7 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
         store.transition(request.name, ALLOWED_FROM["start"], fields, remove=("failureReason",))
     else:
         raise EnvironmentConflict(f"environment {request.name!r} is {existing['state']}; it can start only when "
-                                  f"{' or '.join(sorted(ALLOWED_FROM['start']))}")
+                                  f"{' or '.join(sorted(ALLOWED_FROM['start']))}", existing["state"])
 
     payload = {
         "name": request.name, "instanceType": request.instance_type, "image": image, "allowCidrs": cidrs,

@@ -8,8 +8,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.adapters import capacity, cloudformation, events, secrets
+from orchestrator.adapters import capacity, cloudformation, events, secrets, stepfunctions
+from orchestrator.domain import provisioning
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
+from orchestrator.domain.names import GROUP_PREFIX
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.models.environment import EnvironmentState
@@ -20,6 +22,8 @@ SWEEP_CONCURRENCY = 8
 REPORT_MAX_AGE = timedelta(minutes=3)
 # A stack delete (CloudFront distribution included) that has not finished by then is reported as failed.
 DELETE_DEADLINE = timedelta(minutes=90)
+# A stop whose function died between its writes is finished by the reconciler after this long.
+STOP_DEADLINE = timedelta(minutes=10)
 # What a deleted environment's record no longer needs.
 _GONE = ("url", "tokenSecretArn", "listenerPriority", "placement", "activityReport", "idleWarningAt",
          "unreachableCount", "benchmarkTaskToken", "benchmarkTaskArn")
@@ -30,14 +34,24 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
 
 
+def _abort_start(record: dict[str, Any], why: str) -> None:
+    """A start in flight is aborted before anything else touches the environment, so its workflow cannot
+    write after us (an aborted execution runs no Catch)."""
+    if record["state"] == EnvironmentState.PROVISIONING and record.get("executionArn"):
+        stepfunctions.stop(record["executionArn"], why)
+
+
 def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
          final: EnvironmentState = EnvironmentState.STOPPED) -> dict[str, Any]:
-    """READY -> STOPPING -> STOPPED (or UNHEALTHY): nothing billed by the hour stays running."""
+    """READY (or a start in flight, or a stop that died halfway) -> STOPPING -> STOPPED (or UNHEALTHY):
+    nothing billed by the hour stays running."""
     store = environment_store()
+    _abort_start(store.get(name), f"stopped: {reason}")
     store.transition(name, ALLOWED_FROM["stop"], {"state": EnvironmentState.STOPPING, "updatedAt": now_iso()})
     names = names_for(name)
     try:
-        capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service)
+        # a start aborted early may not have created the service or the group yet
+        capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
     except Exception as error:
         store.transition(name, ALLOWED_FROM["stopped"], {
             "state": EnvironmentState.FAILED, "failureReason": f"stop failed: {error}", "updatedAt": now_iso()})
@@ -53,6 +67,7 @@ def delete(name: str) -> dict[str, Any]:
     """Tear the environment down: its group force-deleted (protected instances included), then its stack.
     /home (EFS) is retained by the template and its id kept on the record; the token is deleted."""
     store = environment_store()
+    _abort_start(store.get(name), "deleted")
     store.transition(name, ALLOWED_FROM["delete"], {"state": EnvironmentState.DELETING,
                                                     "deleteRequestedAt": now_iso(), "updatedAt": now_iso()})
     names = names_for(name)
@@ -156,3 +171,48 @@ def sweep(now: datetime | None = None) -> list[dict[str, Any]]:
 
     with ThreadPoolExecutor(max_workers=SWEEP_CONCURRENCY) as pool:
         return list(pool.map(safe, records))
+
+
+def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
+    """Settle what a failure left behind, judged from the real resources; each correction with its evidence.
+
+    - a start whose execution ended (aborted, timed out, failed) without settling its record: FAILED, compute
+      released (what MarkFailed would have done);
+    - a stop that died between its writes (STOPPING past STOP_DEADLINE): finished;
+    - an Auto Scaling group with capacity whose environment is not READY or PROVISIONING: scaled to zero,
+      and said so on the record.
+    """
+    now = now or datetime.now(UTC)
+    store = environment_store()
+    corrections = []
+
+    def corrected(name: str, action: str, evidence: dict[str, Any]) -> None:
+        corrections.append({"environment": name, "action": action, "evidence": evidence, "at": now.isoformat()})
+
+    for record in store.list():
+        name, state = record["name"], record["state"]
+        if state == EnvironmentState.PROVISIONING and record.get("executionArn"):
+            status = stepfunctions.status(record["executionArn"])
+            if status != "RUNNING":
+                settled = provisioning.mark_failed({"name": name, "error": {
+                    "Error": "StartEnded", "Cause": f"the start's workflow ended {status} without settling it"}})
+                corrected(name, "failed", {"execution": record["executionArn"], "status": status,
+                                           "capacity": settled["capacity"]})
+        elif state == EnvironmentState.STOPPING and now - datetime.fromisoformat(record["updatedAt"]) > STOP_DEADLINE:
+            stop(name, record.get("stopReason") or "a stop that had not finished")
+            corrected(name, "stopped", {"stopping since": record["updatedAt"]})
+
+    for group, desired in capacity.groups_with_capacity(GROUP_PREFIX).items():
+        name = group.removeprefix(GROUP_PREFIX)
+        found = store.find(name)
+        state = found["state"] if found else "no record"
+        if state in (EnvironmentState.READY, EnvironmentState.PROVISIONING):
+            continue
+        names = names_for(name)
+        capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
+        evidence = {"group": group, "instances": desired, "state": state}
+        if found:
+            store.transition(name, {state}, {"capacity": f"released by the reconciler: {desired} instance(s) "
+                                                         f"while {state}", "updatedAt": now.isoformat()})
+        corrected(name, "released", evidence)
+    return corrections

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+GROUP_PREFIX = "neuronlab-"  # every environment's Auto Scaling group is GROUP_PREFIX + its name
+
 
 @dataclass(frozen=True)
 class EnvironmentNames:
@@ -24,7 +26,7 @@ class EnvironmentNames:
 
     @property
     def auto_scaling_group(self) -> str:
-        return f"neuronlab-{self.environment}"
+        return f"{GROUP_PREFIX}{self.environment}"
 
     @property
     def benchmark_family(self) -> str:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from pydantic import ValidationError
 
 from orchestrator.domain import environments, lifecycle
+from orchestrator.domain.transitions import WHAT_NEXT
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
 from orchestrator.models.environment import RestartRequest, StartCommand, StartRequest
 from orchestrator.observability import lambda_entry, logger
@@ -71,7 +72,8 @@ def _not_found(error: EnvironmentNotFound) -> Response:
 
 @app.exception_handler(EnvironmentConflict)
 def _conflict(error: EnvironmentConflict) -> Response:
-    return _error(409, str(error))
+    hint = WHAT_NEXT.get(error.state)
+    return _error(409, f"{error}: {hint}" if hint else str(error))
 
 
 @app.exception_handler(WorkflowNotStarted)

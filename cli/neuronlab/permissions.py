@@ -70,7 +70,8 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "MarkReadyFunction": record,
         "RunBenchmarkFunction": [*record, ("ecs:RunTask", arn("ecs", f"task-definition/neuronlab-{env}-benchmark:1"))],
         "StoreMetricsFunction": [*record, ("dynamodb:PutItem", benchmarks), ("dynamodb:Query", benchmarks)],
-        "RecordBenchmarkFailureFunction": [*record, ("events:PutEvents", bus)],
+        "RecordBenchmarkFailureFunction": [*record, ("events:PutEvents", bus),
+                                           ("ecs:StopTask", arn("ecs", f"task/neuronlab-{env}/0123456789abcdef"))],
         "MarkFailedFunction": [*record, ("ecs:UpdateService", service), ("autoscaling:UpdateAutoScalingGroup", group),
                                ("autoscaling:SetInstanceProtection", group),
                                ("autoscaling:DescribeAutoScalingGroups", "*")],
@@ -83,7 +84,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),
             ("dynamodb:PutItem", arn("dynamodb", f"table/{d.idempotency_table}")),
             ("states:StartExecution", d.state_machine_arn),
-            ("states:StopExecution", execution),
+            ("states:DescribeExecution", execution), ("states:StopExecution", execution),
             *scale, *teardown,
             ("autoscaling:DeleteAutoScalingGroup", group)],
     }

@@ -25,6 +25,8 @@ class Settings(BaseModel):
     notebook_poll_seconds: int = Field(default=10, ge=1)
     stack_timeout_seconds: int = Field(default=1800, ge=1)
     notebook_timeout_seconds: int = Field(default=900, ge=1)
+    benchmark_timeout_seconds: int = Field(default=7200, ge=1)
+    benchmark_heartbeat_seconds: int = Field(default=600, ge=1)
 
 
 @lru_cache(maxsize=1)

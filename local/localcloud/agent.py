@@ -267,9 +267,15 @@ class Agent:
         return Managed(process=process, log=log)
 
     def _tasks(self) -> None:
-        for _cluster_name, tasks in list(self.ecs.tasks.items()):
+        for cluster_name, tasks in list(self.ecs.tasks.items()):
             for arn, task in list(tasks.items()):
                 managed = self.tasks.get(arn)
+                if managed is not None and task.last_status != "STOPPED" and \
+                        not self.ecs.container_instances.get(cluster_name):
+                    task.stopped_reason = "Host EC2 instance terminated"  # its instance went: so did the task
+                    managed.stop()
+                    self._task_stopped(task, managed.process.poll() or -15, task.stopped_reason)
+                    continue
                 if managed is None and task.last_status == "RUNNING" and task.desired_status == "RUNNING":
                     self.tasks[arn] = self._start_task(task)
                 elif managed is not None and task.last_status != "STOPPED":
@@ -288,10 +294,10 @@ class Agent:
                                           definition)
         return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
 
-    def _task_stopped(self, task: Any, code: int) -> None:
+    def _task_stopped(self, task: Any, code: int, reason: str = "Essential container in task exited") -> None:
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
-        task.stopped_reason = "Essential container in task exited"
+        task.stopped_reason = reason
         for container in task.containers:
             container.exitCode = code
             container.last_status = "STOPPED"

@@ -123,6 +123,8 @@ RESOURCES: dict[tuple[str, str], Callable[[Params, str, str], str]] = {
     ("ecs", "DescribeServices"): _service,
     ("ecs", "UpdateService"): _service,
     ("ecs", "RunTask"): _task_definition,
+    ("ecs", "StopTask"): lambda p, r, a: str(p.get("task", "")) if str(p.get("task", "")).startswith("arn:")
+    else _arn("ecs", r, a, f"task/{str(p.get('cluster', '')).split('/')[-1]}/{p.get('task', '')}"),
     ("states", "StartExecution"): lambda p, r, a: str(p.get("stateMachineArn", "")),
     **{("states", op): _execution for op in ("DescribeExecution", "StopExecution")},
     **{("states", op): _state_machine_of_token for op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")},

@@ -20,7 +20,9 @@
 10. A stack created with a service role (RoleARN) fails, as on AWS, when the role does not allow a call the
    resource handlers of its resources (nested templates included) make: the first such resource gets a
    CREATE_FAILED event naming the permission, the stack ends ROLLBACK_COMPLETE (localcloud.stack_role).
-11. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
+11. StopExecution ends an execution that waits on a task token at once, as on AWS (moto's waits on until the
+   next heartbeat, or the step's heartbeat deadline).
+12. IAM is enforced as AWS does for NeuronLab's own calls (localcloud.iam): Lambda handlers act as their
    function's role, containers as their task role.
 """
 
@@ -33,6 +35,7 @@ import os
 import re
 import socket
 import threading
+import time
 import traceback
 import uuid
 from types import SimpleNamespace
@@ -48,11 +51,12 @@ from moto.ecs.models import TaskDefinition
 from moto.events.models import Rule
 from moto.servicequotas.models import ServiceQuotasBackend
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.utilities.arns import parse_arn
 
-from localcloud import iam
+from localcloud import faults, iam
 
 _log = logging.getLogger("localcloud.lambda")
 _env_lock = threading.Lock()
@@ -97,12 +101,18 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
     _in_lambda.active = True
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
+        time.sleep(faults.active.delay.get(function_name, 0))
+        if faults.active.take(faults.active.fail_before, function_name):
+            raise faults.LambdaTimedOut(f"{function_name} failed before running (injected)")
         with iam.acting_as(str(self.role)):  # every AWS call of the handler is checked against its role
             result = handler(payload, context)
+        if faults.active.take(faults.active.time_out_after, function_name):
+            raise faults.LambdaTimedOut(f"Task timed out after {self.timeout} seconds (injected, after the work)")
         return json.dumps(result, default=str), False, ""
     except Exception as error:  # the Lambda runtime reports every exception the same way
         _log.warning("%s failed: %s", self.function_name, "".join(traceback.format_exception(error)))
-        body = {"errorType": type(error).__name__, "errorMessage": str(error),
+        kind = "Sandbox.Timedout" if isinstance(error, faults.LambdaTimedOut) else type(error).__name__
+        body = {"errorType": kind, "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-3:]}
         return json.dumps(body), True, ""
     finally:
@@ -289,6 +299,22 @@ def _create_resources_as_role(self: FakeStack) -> None:
     _create_resources(self)
 
 
+_stop_execution = ParserExecution.stop
+
+
+def _stop_waking_callbacks(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """Stop, then wake every task-token wait of the execution so its worker sees the stop now."""
+    result = _stop_execution(self, *args, **kwargs)
+    worker = getattr(self, "exec_worker", None)
+    if worker is not None:
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            heartbeat = getattr(endpoint, "_heartbeat_endpoint", None)
+            if heartbeat is not None:
+                heartbeat.notify()
+            endpoint._notify_event.set()
+    return result
+
+
 def _state_machine_from_cloudformation(cls: type, resource_name: str, cloudformation_json: Any,
                                        account_id: str, region_name: str, **kwargs: Any) -> Any:
     properties = cloudformation_json["Properties"]
@@ -351,5 +377,6 @@ def apply() -> None:
     TaskDefinition.update_from_cloudformation_json = classmethod(_task_definition_updated)  # type: ignore
     SecurityGroup.create_from_cloudformation_json = classmethod(_security_group_from_cloudformation)  # type: ignore
     ServiceQuotasBackend.get_service_quota = _service_quota  # type: ignore[method-assign]
+    ParserExecution.stop = _stop_waking_callbacks  # type: ignore[method-assign]
     iam.apply()
     _applied = True

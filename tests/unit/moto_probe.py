@@ -135,6 +135,17 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
     definition = boto3.client("ecs").describe_task_definition(taskDefinition="roles")["taskDefinition"]
     gaps["cfn_task_definition_drops_roles"] = definition.get("taskRoleArn") != role
 
+    # 13. StopExecution leaves an execution waiting on a task token RUNNING until its next heartbeat
+    waiting = {"StartAt": "W", "States": {"W": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "HeartbeatSeconds": 30,
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}}
+    arn = sfn.create_state_machine(name="wait", definition=json.dumps(waiting), roleArn=role)["stateMachineArn"]
+    waiter = sfn.start_execution(stateMachineArn=arn, name="w1")["executionArn"]
+    boto3.client("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=5)
+    sfn.stop_execution(executionArn=waiter)
+    time.sleep(1)
+    gaps["stop_execution_waits_for_heartbeat"] = sfn.describe_execution(executionArn=waiter)["status"] == "RUNNING"
+
     # 12. A security group made by CloudFormation loses an ingress rule's prefix-list source
     pl = boto3.client("ec2").describe_managed_prefix_lists()["PrefixLists"][0]["PrefixListId"]
     sg = {"Resources": {"G": {"Type": "AWS::EC2::SecurityGroup", "Properties": {

@@ -32,7 +32,7 @@ def upstream_gaps() -> dict[str, bool]:
                                  "task_failure_drops_cause", "cfn_delete_keeps_ecs_service",
                                  "elbv2_registered_target_is_healthy", "nested_stack_ref_is_name",
                                  "cfn_task_definition_drops_roles", "iam_checks_only_star",
-                                 "cfn_security_group_drops_prefix_list"])
+                                 "cfn_security_group_drops_prefix_list", "stop_execution_waits_for_heartbeat"])
 def test_upstream_moto_still_has_the_gap(upstream_gaps: dict[str, bool], gap: str) -> None:
     assert upstream_gaps[gap], f"moto closed '{gap}': remove its fix from localcloud/patches.py"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
+
 from orchestrator.adapters.aws import client
 
 
@@ -46,3 +48,13 @@ def run_benchmark_task(
         reasons = "; ".join(f"{f.get('arn', '')} {f.get('reason', '')}".strip() for f in response["failures"])
         raise RuntimeError(f"ECS could not place the benchmark task: {reasons or 'no task started'}")
     return response["tasks"][0]["taskArn"]
+
+
+def stop_task(cluster: str, task_arn: str, reason: str) -> None:
+    """Stop a task; one already stopped, or a cluster already gone, is fine."""
+    try:
+        client("ecs").stop_task(cluster=cluster, task=task_arn, reason=reason[:255])
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("ClusterNotFoundException", "InvalidParameterException",
+                                                   "ResourceNotFoundException"):
+            raise

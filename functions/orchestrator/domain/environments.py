@@ -67,7 +67,9 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
         # The state machine reads its polling cadence and deadlines from its input.
         "waits": {"stackSeconds": config.stack_poll_seconds, "notebookSeconds": config.notebook_poll_seconds},
         "timeouts": {"stackSeconds": config.stack_timeout_seconds,
-                     "notebookSeconds": config.notebook_timeout_seconds},
+                     "notebookSeconds": config.notebook_timeout_seconds,
+                     "benchmarkSeconds": config.benchmark_timeout_seconds,
+                     "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds},
     }
     try:
         execution_arn = stepfunctions.start(config.state_machine_arn, f"{request.name}-{int(time.time()*1000)}",

@@ -35,9 +35,9 @@ def _plain(data: Any) -> Any:
 
 
 def _abort_start(record: dict[str, Any], why: str) -> None:
-    """A start in flight is aborted before anything else touches the environment, so its workflow cannot
-    write after us (an aborted execution runs no Catch)."""
-    if record["state"] == EnvironmentState.PROVISIONING and record.get("executionArn"):
+    """A start in flight (still provisioning, or running its benchmark) is aborted before anything else
+    touches the environment, so its workflow cannot write after us (an aborted execution runs no Catch)."""
+    if record.get("executionArn") and stepfunctions.status(record["executionArn"]) == "RUNNING":
         stepfunctions.stop(record["executionArn"], why)
 
 

@@ -250,7 +250,10 @@ def record_benchmark_failure(request: dict[str, Any]) -> dict[str, Any]:
     An environment that moved on meanwhile (stopped, deleted) keeps its state; the event still goes out."""
     name, reason = request["name"], failure_reason(request.get("error") or {})
     store = environment_store()
-    if store.get(name).get("state") == EnvironmentState.READY:
+    record = store.get(name)
+    if record.get("benchmarkTaskArn"):  # a benchmark that timed out may still hold the Neuron devices
+        ecs.stop_task(names_for(name).cluster, record["benchmarkTaskArn"], f"benchmark step failed: {reason}")
+    if record.get("state") == EnvironmentState.READY:
         store.transition(name, {EnvironmentState.READY},
                          {"lastBenchmarkFailure": {"reason": reason, "at": now_iso()}, "updatedAt": now_iso()},
                          remove=("benchmarkTaskToken",))

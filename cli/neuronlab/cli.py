@@ -205,16 +205,21 @@ def token(name: str, use_local: LocalOpt = False) -> None:
     print(target.boto3_client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"])
 
 
+def _run_sweep_function(use_local: bool, event: dict[str, Any], what: str) -> dict[str, Any]:
+    """Invoke the deployment's sweep function (idle sweep and reconciler) now, as the schedule does."""
+    target = _target(use_local)
+    response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
+                                                    Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        _fail(f"the {what} failed: {escape(str(payload.get('errorMessage', payload)))}")
+    return payload
+
+
 @app.command()
 def sweep(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """Run one idle sweep now and print each decision with its evidence."""
-    target = _target(use_local)
-    response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
-                                                    Payload=b"{}")
-    payload = json.loads(response["Payload"].read())
-    if response.get("FunctionError"):
-        _fail(f"the sweep failed: {payload.get('errorMessage', payload)}")
-    decisions = payload["decisions"]
+    decisions = _run_sweep_function(use_local, {}, "sweep")["decisions"]
     if as_json:
         _print_json(decisions)
         return
@@ -232,13 +237,7 @@ def sweep(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
 def reconcile(use_local: LocalOpt = False, as_json: JsonOpt = False) -> None:
     """Settle now what failures left behind (the schedule does it too): ended starts, unfinished stops, and
     instances running for environments that are not READY. Prints each correction with its evidence."""
-    target = _target(use_local)
-    response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
-                                                    Payload=json.dumps({"reconcile": True}).encode())
-    payload = json.loads(response["Payload"].read())
-    if response.get("FunctionError"):
-        _fail(f"the reconciler failed: {escape(str(payload.get('errorMessage', payload)))}")
-    corrections = payload["corrections"]
+    corrections = _run_sweep_function(use_local, {"reconcile": True}, "reconciler")["corrections"]
     if as_json:
         _print_json(corrections)
         return

@@ -11,20 +11,7 @@ import pytest
 from orchestrator.handlers import api
 from orchestrator.settings import settings
 from tests.helpers import FakeContext, proxy_event
-
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest"
-
-
-@pytest.fixture
-def state_machine(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    """A recording-only state machine (executions are not run here; tests/workflow runs the real one)."""
-    arn = boto3.client("stepfunctions").create_state_machine(
-        name="provision", roleArn="arn:aws:iam::123456789012:role/sfn",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
-    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    monkeypatch.setenv("DEFAULT_IMAGE", IMAGE)
-    settings.cache_clear()
-    return arn
+from tests.unit.conftest import IMAGE
 
 
 def call(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, dict]:

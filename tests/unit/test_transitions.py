@@ -53,18 +53,6 @@ def test_from_every_state_the_environment_can_reach_zero_cost_and_come_back() ->
         assert {S.DELETED, S.READY} <= reachable(state), state
 
 
-@pytest.fixture
-def state_machine(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    arn = boto3.client("stepfunctions").create_state_machine(
-        name="provision", roleArn="arn:aws:iam::123456789012:role/sfn",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
-    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
-    monkeypatch.setenv("DEFAULT_IMAGE", "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest")
-    monkeypatch.setenv("ENVIRONMENT_STACK_ROLE_ARN", "arn:aws:iam::123456789012:role/neuronlab-stacks")
-    settings.cache_clear()
-    return arn
-
-
 def put(state: str) -> None:
     record: dict[str, Any] = {"name": "demo", "state": state, "instanceType": "inf2.xlarge", "allowCidrs": [],
                               "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest",

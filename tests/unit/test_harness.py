@@ -241,11 +241,13 @@ def test_heartbeats_run_for_the_whole_task_not_only_while_timing(monkeypatch: py
     monkeypatch.setenv(cli.TOKEN_ENV, "token")
     real_load = models.load
 
-    def slow_load(*args: object) -> object:  # stands in for a long download + trace
-        sfn.calls.append("load started")
+    def slow_load(*args: object) -> object:  # stands in for a long download + trace: 3 heartbeats long
         import time
 
-        time.sleep(0.5)
+        sfn.calls.append("load started")
+        deadline = time.monotonic() + 10  # generous for a loaded machine; the old harness sent none here
+        while sfn.calls.count("heartbeat") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
         sfn.calls.append("load done")
         return real_load(*args)  # type: ignore[arg-type]
 

@@ -107,11 +107,12 @@ def test_mark_failed_keeps_the_reason_from_a_lambda_error(tables: dict[str, str]
     provisioning.mark_failed({"name": "demo", "error": {"Error": "ImageNotFound", "Cause": cause}})
 
 
-def test_mark_failed_leaves_a_deleting_record_to_the_delete(tables: dict[str, str]) -> None:
-    _record("demo", "DELETING")
+@pytest.mark.parametrize("state", ["STOPPING", "STOPPED", "DELETING", "DELETED"])
+def test_mark_failed_leaves_a_stop_or_delete_to_settle_the_record(tables: dict[str, str], state: str) -> None:
+    _record("demo", state)
     outcome = provisioning.mark_failed({"name": "demo", "error": {"Error": "StackFailed", "Cause": "gone"}})
-    assert outcome["state"] == "DELETING"
-    assert EnvironmentStore(settings().environments_table).get("demo")["state"] == "DELETING"
+    assert outcome["state"] == state
+    assert EnvironmentStore(settings().environments_table).get("demo")["state"] == state
 
 
 def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str]) -> None:

@@ -239,7 +239,8 @@ def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
         summary["p50_ms"] = parsed.latency_ms.p50
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
-            {"lastBenchmark": summary, "updatedAt": now_iso()}, remove=("benchmarkTaskToken", "lastBenchmarkFailure"),
+            {"lastBenchmark": summary, "updatedAt": now_iso()},
+            remove=("benchmarkTaskToken", "lastBenchmarkFailure"),
         )
     return {"series": parsed.series, "runKey": run_key, "verdict": verdict}
 
@@ -273,22 +274,26 @@ def failure_reason(error: dict[str, Any]) -> str:
 def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
     """Record FAILED with the reason, then release the compute: nothing billed by the hour stays up after a
     failed start. Safe to retry (the workflow does): FAILED may be marked again, and releasing is idempotent.
-    A delete under way owns the environment: its capacity is released, its record left to the delete."""
+    A stop or delete under way (or done) owns the environment: its compute is released, its record left alone."""
     name = request["name"]
     store = environment_store()
     reason = failure_reason(request.get("error") or {})
-    deleting = store.get(name).get("state") == EnvironmentState.DELETING
-    if not deleting:
+    state = store.get(name)["state"]
+    owned = state in _OWNED_BY_STOP_OR_DELETE
+    if not owned:
         store.transition(name, ALLOWED_FROM["fail"],
                          {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()},
                          remove=("benchmarkTaskToken",))
     names = names_for(name)
     had_group = capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
     released = "service and instances scaled to zero" if had_group else "no instances had been launched"
-    if not deleting:
+    if not owned:
         store.transition(name, {EnvironmentState.FAILED}, {"capacity": released, "updatedAt": now_iso()})
-    return {"state": EnvironmentState.DELETING if deleting else EnvironmentState.FAILED, "reason": reason,
-            "capacity": released}
+    return {"state": state if owned else EnvironmentState.FAILED, "reason": reason, "capacity": released}
+
+
+_OWNED_BY_STOP_OR_DELETE = {EnvironmentState.STOPPING, EnvironmentState.STOPPED, EnvironmentState.DELETING,
+                            EnvironmentState.DELETED}
 
 
 def benchmark_task_stopped(detail: dict[str, Any]) -> dict[str, Any]:

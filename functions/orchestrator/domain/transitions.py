@@ -8,8 +8,8 @@ from orchestrator.models.environment import EnvironmentState as S
 ALLOWED_FROM: dict[str, set[str]] = {
     "start": {S.STOPPED, S.FAILED, S.DELETED, S.UNHEALTHY},
     "ready": {S.PROVISIONING},
-    # FAILED again: the workflow retries the step that marks it. Never from DELETING: a delete settles itself.
-    "fail": {S.PROVISIONING, S.READY, S.STOPPING, S.FAILED},
+    # FAILED again: the workflow retries the step that marks it. Never from a stop or delete: they settle.
+    "fail": {S.PROVISIONING, S.READY, S.FAILED},
     "benchmark": {S.READY},
     # a start in flight is aborted first; a stop that died halfway (STOPPING) is finished
     "stop": {S.READY, S.PROVISIONING, S.STOPPING},

@@ -10,6 +10,7 @@ import boto3
 from localcloud.deploy import translate
 
 _TABLE_ENV = {"EnvironmentsTable": "ENVIRONMENTS_TABLE", "BenchmarksTable": "BENCHMARKS_TABLE",
+              "ActivityTable": "ACTIVITY_TABLE",
               "IdempotencyTable": "IDEMPOTENCY_TABLE"}
 
 

@@ -21,7 +21,8 @@ NEURON_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommende
 ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 # EC2 on-demand vCPU quotas (Service Quotas, service code ec2); new accounts often have 0.
 QUOTAS = {"L-1945791B": ("Running On-Demand Inf instances", 4), "L-2C3B7624": ("Running On-Demand Trn instances", 8)}
-OUTPUTS = ("ApiUrl", "StateMachineArn", "EnvironmentsTableName", "BenchmarksTableName", "ArtifactBucketName")
+OUTPUTS = ("ApiUrl", "StateMachineArn", "EnvironmentsTableName", "ActivityTableName", "BenchmarksTableName",
+           "ArtifactBucketName")
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Doctor:
         return permissions.Deployment(
             region=arn.split(":")[3], account=arn.split(":")[4],
             environments_table=self.outputs["EnvironmentsTableName"],
+            activity_table=self.outputs["ActivityTableName"],
             benchmarks_table=self.outputs["BenchmarksTableName"], idempotency_table=self.resources["IdempotencyTable"],
             artifact_bucket=self.outputs["ArtifactBucketName"], state_machine_arn=arn,
             shared_network_stack_id=self.resources["SharedNetwork"],

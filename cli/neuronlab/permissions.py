@@ -19,6 +19,7 @@ class Deployment:
     region: str
     account: str
     environments_table: str
+    activity_table: str
     benchmarks_table: str
     idempotency_table: str
     artifact_bucket: str
@@ -78,7 +79,8 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "BenchmarkTaskStoppedFunction": [("dynamodb:GetItem", environments),
                                          ("states:SendTaskFailure", d.state_machine_arn)],
         "IdleSweepFunction": [*record, ("dynamodb:Scan", environments), *scale, *teardown,
-                              ("states:DescribeExecution", execution)],
+                              ("states:DescribeExecution", execution),
+                              ("dynamodb:GetItem", arn("dynamodb", f"table/{d.activity_table}"))],
         "ApiFunction": [
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),

@@ -1,7 +1,8 @@
-"""`python -m neuronlab_activity`: every REPORT_SECONDS, Jupyter's signals -> environments table (activityReport).
+"""`python -m neuronlab_activity`: every REPORT_SECONDS, Jupyter's signals -> the activity table.
 
 Environment: JUPYTER_URL, JUPYTER_TOKEN (from Secrets Manager via the task definition),
-NEURONLAB_ENVIRONMENT, ENVIRONMENTS_TABLE, REPORT_SECONDS (default 60).
+NEURONLAB_ENVIRONMENT, ACTIVITY_TABLE, REPORT_SECONDS (default 60). The task role may write only this
+environment's item of the activity table; the orchestrator uses it for the idle decision alone.
 """
 
 from __future__ import annotations
@@ -15,29 +16,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from orchestrator.adapters import jupyter
 
 
 def report(table: Any, environment: str, url: str, token: str, now: datetime) -> dict[str, Any]:
-    """One observation, written only while the environment is READY (a stop is never undone by a late write)."""
+    """One observation, replacing the last one."""
     signals = jupyter.signals(url, token)
     body = json.loads(json.dumps({**asdict(signals), "reportedAt": now.isoformat()}, default=str))
-    try:
-        table.update_item(
-            Key={"name": environment}, UpdateExpression="SET activityReport = :report",
-            ConditionExpression="#state = :ready", ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":report": body, ":ready": "READY"})
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
+    table.put_item(Item={"name": environment, "report": body})
     return body
 
 
 def main() -> int:
     env = os.environ
-    table = boto3.resource("dynamodb").Table(env["ENVIRONMENTS_TABLE"])
+    table = boto3.resource("dynamodb").Table(env["ACTIVITY_TABLE"])
     interval = float(env.get("REPORT_SECONDS", "60"))
     while True:
         try:

@@ -12,6 +12,7 @@ class Settings(BaseModel):
     environments_table: str = Field(min_length=1)
     benchmarks_table: str = Field(min_length=1)
     idempotency_table: str = ""
+    activity_table: str = ""  # the notebook tasks' activity reports (task-writable: idle decisions only)
     artifact_bucket: str = ""
     environment_stack_role_arn: str = ""
     state_machine_arn: str = ""

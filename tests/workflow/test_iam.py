@@ -48,7 +48,9 @@ def test_a_handler_whose_role_lacks_a_permission_gets_access_denied(cloud: Local
     assert "FunctionError" not in response
 
 
-def test_a_notebook_task_writes_only_its_own_record(cloud: LocalCloud) -> None:
+def test_a_notebook_task_writes_only_its_own_activity_report(cloud: LocalCloud) -> None:
+    """Code in a notebook runs with the task role: it may report its own activity, and can reach nothing the
+    orchestrator trusts (the record's URL, secret ARN, state, idle policy) nor another environment's report."""
     # Given two environments
     for name in ("tenant-a", "tenant-b"):
         execution, _, _ = wait(cloud, start(cloud, {"name": name, "benchmark": False})["executionArn"])
@@ -60,15 +62,19 @@ def test_a_notebook_task_writes_only_its_own_record(cloud: LocalCloud) -> None:
                             aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
                             aws_session_token=credentials["AWS_SESSION_TOKEN"])
-    table = cloud.outputs["EnvironmentsTableName"]
-    update = {"UpdateExpression": "SET probe = :v", "ExpressionAttributeValues": {":v": {"S": "x"}}}
+    activity, environments = cloud.outputs["ActivityTableName"], cloud.outputs["EnvironmentsTableName"]
 
-    # Then it may update A's record, and is refused B's, and any read
-    dynamodb.update_item(TableName=table, Key={"name": {"S": "tenant-a"}}, **update)
+    # Then it may write A's activity report, and nothing else
+    dynamodb.put_item(TableName=activity, Item={"name": {"S": "tenant-a"}, "report": {"M": {}}})
     with pytest.raises(ClientError, match="AccessDenied"):
-        dynamodb.update_item(TableName=table, Key={"name": {"S": "tenant-b"}}, **update)
+        dynamodb.put_item(TableName=activity, Item={"name": {"S": "tenant-b"}, "report": {"M": {}}})
+    for key in ("tenant-a", "tenant-b"):  # not even its own record: that is where URLs and secrets live
+        with pytest.raises(ClientError, match="AccessDenied"):
+            dynamodb.update_item(TableName=environments, Key={"name": {"S": key}},
+                                 UpdateExpression="SET tokenSecretArn = :v",
+                                 ExpressionAttributeValues={":v": {"S": "arn:aws:secretsmanager:x"}})
     with pytest.raises(ClientError, match="AccessDenied"):
-        dynamodb.get_item(TableName=table, Key={"name": {"S": "tenant-b"}})
+        dynamodb.get_item(TableName=environments, Key={"name": {"S": "tenant-b"}})
 
 
 def test_cloudformation_acts_through_the_stack_role(cloud: LocalCloud) -> None:

@@ -43,6 +43,18 @@ def until(predicate, timeout: float = 30):  # type: ignore[no-untyped-def]
         time.sleep(0.2)
 
 
+def report(cloud: LocalCloud, name: str) -> dict | None:
+    """The environment's activity report, as its notebook task's sidecar wrote it."""
+    item = boto3.resource("dynamodb").Table(cloud.outputs["ActivityTableName"]).get_item(Key={"name": name})
+    return item.get("Item", {}).get("report")
+
+
+def reported_since_ready(cloud: LocalCloud, name: str) -> bool:
+    """The sidecar has reported Jupyter reachable since the environment became READY (what the sweep counts)."""
+    seen = report(cloud, name) or {}
+    return seen.get("reachable") is True and seen["reportedAt"] >= record(cloud, name)["readyAt"]
+
+
 def token(cloud: LocalCloud, name: str) -> str:
     arn = record(cloud, name)["tokenSecretArn"]
     return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
@@ -56,7 +68,7 @@ def test_idle_environment_is_stopped_by_a_sweep_and_starts_warm_with_home_intact
     (home(cloud, "idle") / "notes.txt").write_text("kept across stops")
     url = ready["url"]
     time.sleep(2)
-    until(lambda: "activityReport" in record(cloud, "idle"))
+    until(lambda: reported_since_ready(cloud, "idle"))
 
     # When the sweep runs
     decision = sweep(cloud)["idle"]
@@ -88,9 +100,9 @@ def test_active_environment_is_kept(cloud: LocalCloud) -> None:
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"
     # the task's activity sidecar reports from inside; the sweep judges from that report
-    until(lambda: "activityReport" in record(cloud, "active"))
-    report = record(cloud, "active")["activityReport"]
-    assert report["reachable"] is True and report["kernels"] == []
+    until(lambda: reported_since_ready(cloud, "active"))
+    seen = report(cloud, "active")
+    assert seen is not None and seen["kernels"] == []
     decision = sweep(cloud)["active"]
     assert decision["action"] == "keep" and decision["reason"].startswith("active")
     assert decision["evidence"]["source"] == "report"
@@ -117,8 +129,7 @@ def test_no_report_from_the_task_counts_as_unreachable(cloud: LocalCloud) -> Non
     for managed in list(cloud.agent.notebooks.values()):
         for sidecar in managed.sidecars:  # the activity sidecar dies; Jupyter itself stays up
             os.killpg(sidecar.pid, signal.SIGKILL)
-    table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
-    table.update_item(Key={"name": "silent"}, UpdateExpression="REMOVE activityReport")
+    boto3.resource("dynamodb").Table(cloud.outputs["ActivityTableName"]).delete_item(Key={"name": "silent"})
     decision = sweep(cloud)["silent"]
     assert decision["action"] == "keep" and "no activity report" in decision["reason"]
     assert decision["evidence"]["source"] == "no report"
@@ -134,7 +145,7 @@ def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: Loc
     for managed in list(cloud.agent.notebooks.values()):
         os.killpg(managed.process.pid, signal.SIGKILL)
     # the replacement task's sidecar reports what it sees: nothing answering
-    until(lambda: (record(cloud, "broken").get("activityReport") or {}).get("reachable") is False)
+    until(lambda: (report(cloud, "broken") or {}).get("reachable") is False)
     outcomes = [sweep(cloud)["broken"]["action"] for _ in range(2)]
     assert outcomes == ["keep", "keep"]
     assert record(cloud, "broken")["unreachableCount"] == 2
@@ -154,7 +165,7 @@ def test_warning_then_stop_events_reach_eventbridge(cloud: LocalCloud) -> None:
     first = start(cloud, {"name": "warned", "benchmark": False, "idleMinutes": 0.05, "graceMinutes": 0})
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"
-    until(lambda: "activityReport" in record(cloud, "warned"))  # the sweep judges from the task's own report
+    until(lambda: reported_since_ready(cloud, "warned"))  # the sweep judges from the task's own report
 
     # When a sweep finds it idle, but not yet for its limit (3 s)
     assert sweep(cloud)["warned"]["action"] == "warn"

@@ -1,4 +1,4 @@
-"""DynamoDB: the environments table (conditional state transitions) and the benchmarks table."""
+"""DynamoDB: the environments table (conditional state transitions), the activity reports, the benchmarks."""
 
 from __future__ import annotations
 
@@ -96,6 +96,12 @@ class EnvironmentStore:
                 f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}", state
             ) from None
         return _from_item(response["Attributes"])
+
+
+def activity_report(table_name: str, name: str) -> dict[str, Any] | None:
+    """The notebook task's latest activity report for environment `name` (written by its sidecar only)."""
+    item = table(table_name).get_item(Key={"name": name}).get("Item")
+    return _from_item(item["report"]) if item and "report" in item else None
 
 
 class BenchmarkStore:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.adapters import capacity, cloudformation, events, secrets, stepfunctions
+from orchestrator.adapters.dynamodb import activity_report
 from orchestrator.domain import provisioning
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
 from orchestrator.domain.names import GROUP_PREFIX
@@ -25,7 +26,7 @@ DELETE_DEADLINE = timedelta(minutes=90)
 # A stop whose function died between its writes is finished by the reconciler after this long.
 STOP_DEADLINE = timedelta(minutes=10)
 # What a deleted environment's record no longer needs.
-_GONE = ("url", "tokenSecretArn", "listenerPriority", "placement", "activityReport", "idleWarningAt",
+_GONE = ("url", "tokenSecretArn", "listenerPriority", "placement", "idleWarningAt",
          "unreachableCount", "benchmarkTaskToken", "benchmarkTaskArn")
 
 
@@ -58,7 +59,7 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
         raise
     record = store.transition(name, ALLOWED_FROM["stopped"], {
         "state": final, "stopReason": reason, "stopEvidence": _plain(evidence or {}), "stoppedAt": now_iso(),
-        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount", "activityReport"))
+        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"))
     events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
     return record
 
@@ -92,7 +93,7 @@ def settle_deletion(record: dict[str, Any], now: datetime | None = None) -> dict
     status = cloudformation.describe(stack).status
     if status in (None, "DELETE_COMPLETE"):
         if record.get("tokenSecretArn"):
-            secrets.delete(record["tokenSecretArn"])
+            secrets.delete(names_for(name).token_secret)  # by the name derived here, not an ARN from a record
         deleted = store.transition(name, ALLOWED_FROM["deleted"], {
             "state": EnvironmentState.DELETED, "deletedAt": now.isoformat(), "updatedAt": now.isoformat()},
             remove=_GONE)
@@ -108,6 +109,12 @@ def settle_deletion(record: dict[str, Any], now: datetime | None = None) -> dict
         "state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now.isoformat()})
 
 
+def _counts(report: dict[str, Any], now: datetime, ready_since: datetime) -> bool:
+    """A report counts when it is recent and from this run (a stopped task's last report does not)."""
+    reported_at = datetime.fromisoformat(report["reportedAt"])
+    return now - reported_at <= REPORT_MAX_AGE and reported_at >= ready_since
+
+
 def _policy(record: dict[str, Any]) -> IdlePolicy:
     policy = IdlePolicy(**(record.get("idlePolicy") or {}))
     # never warn earlier than the idle limit itself
@@ -117,8 +124,9 @@ def _policy(record: dict[str, Any]) -> IdlePolicy:
 def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Observe one READY environment, decide, act, and keep the decision with its evidence."""
     name = record["name"]
-    report = record.get("activityReport")
-    if report and now - datetime.fromisoformat(report["reportedAt"]) <= REPORT_MAX_AGE:
+    ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
+    report = activity_report(settings().activity_table, name)
+    if report is not None and _counts(report, now, ready_since):
         signals, source = signals_from_report(report), "report"
     else:
         # Only the task's own sidecar can see Jupyter: the sweep runs outside the VPC, and the notebook's URL
@@ -126,7 +134,6 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         reported = f"last report at {report['reportedAt']}" if report else "no report yet"
         signals = Signals(reachable=False, error=f"no activity report from the notebook task ({reported})")
         source = "stale report" if report else "no report"
-    ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
     policy = _policy(record)
     decision: Decision = decide(signals, policy, now, ready_since,
                                 unreachable_before=int(record.get("unreachableCount", 0)),

@@ -78,7 +78,7 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         "ImageUri": request["image"]["pinnedUri"],
         "AllowCidrs": ",".join(request["allowCidrs"]),
         "TokenSecretArn": secret_arn,
-        "EnvironmentsTableName": config.environments_table,
+        "ActivityTableName": config.activity_table,
         "TaskCpu": str(instance.task_cpu),
         "TaskMemory": str(instance.task_memory_mib),
         "NeuronDevices": str(instance.neuron_devices),

@@ -159,3 +159,18 @@ def test_a_stack_that_vanished_is_a_named_failure(tables: dict[str, str]) -> Non
     request = {"stack": {"name": "neuronlab-env-gone", "deadline": 1e12}, "timeouts": {"stackSeconds": 60}}
     with pytest.raises(StackFailed, match="no longer exists"):
         provisioning.check_stack(request)
+
+
+def test_what_the_run_was_comes_from_the_execution_not_the_task(tables: dict[str, str]) -> None:
+    """Code in the benchmark task (its /home is the user's) must not write another environment's record or
+    poison another series: environment, instance type, model and image come from the execution."""
+    _record("demo", "READY")
+    _record("victim", "READY")
+    forged = {**_result(1000.0, 0), "environment": "victim", "model": "someone-elses-model",
+              "instance_type": "trn1.32xlarge", "image_digest": "sha256:forged"}
+    request = {"name": "demo", "instanceType": "inf2.xlarge", "benchmark": {"model": "random:bert-tiny"},
+               "image": {"digest": "sha256:real"}}
+    stored = provisioning.store_metrics(forged, request)
+    assert stored["series"].startswith("random:bert-tiny#inf2.xlarge#")
+    store = EnvironmentStore(settings().environments_table)
+    assert "lastBenchmark" in store.get("demo") and "lastBenchmark" not in store.get("victim")

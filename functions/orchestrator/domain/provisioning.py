@@ -210,9 +210,18 @@ def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "")
     return {"taskArn": task_arn}
 
 
-def store_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """Validate the harness result, add cost and the regression verdict, store it."""
+def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the harness result, add cost and the regression verdict, store it.
+
+    The benchmark task can be altered from the notebook (its /home is the user's), so what the run was -
+    which environment, instance type, model and image - comes from the execution (`request`), never from
+    the result: a task cannot write another environment's record or series."""
     parsed = BenchmarkResult.model_validate(result)
+    if request is not None:
+        parsed = parsed.model_copy(update={
+            "environment": request["name"], "instance_type": request["instanceType"],
+            "model": request["benchmark"]["model"], "image_digest": request["image"]["digest"],
+            "cost_per_million_usd": None})  # priced below from the execution's instance type
     if parsed.correctness is not None and not parsed.correctness.passed:
         raise BenchmarkFailed(
             f"outputs differ from the CPU reference: max |diff| {parsed.correctness.max_abs_diff:.3g} > "

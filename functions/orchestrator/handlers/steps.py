@@ -54,8 +54,7 @@ def record_benchmark_failure(event: dict[str, Any], context: Any) -> dict[str, A
 
 @lambda_entry
 def store_metrics(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    _state(event)
-    return provisioning.store_metrics(event["result"])
+    return provisioning.store_metrics(event["result"], _state(event))
 
 
 @lambda_entry

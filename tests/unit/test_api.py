@@ -146,3 +146,10 @@ def test_restart_without_a_body_and_its_refusals(state_machine: str) -> None:
     _set_state("demo", "UNHEALTHY")
     assert call("POST", "/environments/demo/start", {"instanceType": "inf2.xlarge"})[0] == 400  # not changeable
     assert call("POST", "/environments/demo/start")[0] == 202
+
+
+@pytest.mark.parametrize("token", ["not-base64!", "eyJ4IjogMX0=", "WzEsIDJd", "eyJzZXJpZXMiOiB7fSwgInJ1bktleSI6IDF9"])
+def test_a_forged_next_token_is_a_400_naming_the_field(state_machine: str, token: str) -> None:
+    """Garbage, a dict of the wrong keys, a list, and the right keys with wrong types: never a 5xx."""
+    status, body = call("GET", "/benchmarks", query={"nextToken": token})
+    assert status == 400 and body["message"].startswith("nextToken:")

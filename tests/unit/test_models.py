@@ -74,3 +74,25 @@ def test_correctness_passes_only_within_tolerance_and_agreeing_classes() -> None
     assert base is not None and base.passed
     assert not base.model_copy(update={"max_abs_diff": 0.5}).passed
     assert not base.model_copy(update={"classes_agree": False}).passed
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0/1", "128.0.0.0/1"], ["10.0.0.0/7"]])
+def test_blocks_wider_than_a_slash_8_need_allow_any_address(cidrs: list[str]) -> None:
+    """Two /1 blocks are all of IPv4: refused like 0.0.0.0/0 unless asked for."""
+    with pytest.raises(ValidationError) as error:
+        StartRequest.model_validate({"name": "demo", "allowCidrs": cidrs})
+    assert error.value.errors()[0]["loc"] == ("allowCidrs",) and "allowAnyAddress" in str(error.value)
+    assert StartRequest.model_validate({"name": "demo", "allowCidrs": cidrs, "allowAnyAddress": True}).allow_cidrs
+
+
+@pytest.mark.parametrize("model", ["x" * 201, "--help", "model; rm -rf /", "two words", ""])
+def test_benchmark_model_is_a_name_or_a_path_of_bounded_length(model: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        StartRequest.model_validate({"name": "demo", "benchmarkModel": model})
+    assert error.value.errors()[0]["loc"] == ("benchmarkModel",)
+
+
+@pytest.mark.parametrize("model", ["distilbert-base-uncased-finetuned-sst-2-english", "random:bert-base",
+                                   "/home/jupyter/models/my-model", "org/model_v2.1"])
+def test_benchmark_models_people_use_pass(model: str) -> None:
+    assert StartRequest.model_validate({"name": "demo", "benchmarkModel": model}).benchmark_model == model

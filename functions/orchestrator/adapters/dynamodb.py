@@ -104,6 +104,23 @@ def activity_report(table_name: str, name: str) -> dict[str, Any] | None:
     return _from_item(item["report"]) if item and "report" in item else None
 
 
+# The key attributes a page of each listing ends on: a nextToken must be exactly that.
+_PAGE_KEYS = {None: {"series", "runKey"}, "byEnvironment": {"series", "runKey", "environment"},
+              "byKind": {"series", "runKey", "kind"}}
+
+
+def _start_key(next_token: str, index: str | None) -> dict[str, str]:
+    """A nextToken this API returned for this listing, decoded; anything else is a 400, never a 5xx."""
+    try:
+        key = json.loads(base64.b64decode(next_token.encode(), altchars=b"-_", validate=True))
+    except (ValueError, UnicodeError):
+        key = None
+    if not (isinstance(key, dict) and set(key) == _PAGE_KEYS[index]
+            and all(isinstance(v, str) and 0 < len(v) <= 1024 for v in key.values())):
+        raise InvalidRequest("nextToken: not a token this API returned for this listing")
+    return key
+
+
 class BenchmarkStore:
     """Partition: series (model#instanceType#backend); sort: runKey (start time#run id).
 
@@ -144,10 +161,7 @@ class BenchmarkStore:
         if condition is not None:
             kwargs["FilterExpression"] = condition
         if next_token:
-            try:
-                kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token))
-            except ValueError:
-                raise InvalidRequest("nextToken: not a token this API returned") from None
+            kwargs["ExclusiveStartKey"] = _start_key(next_token, kwargs.get("IndexName"))
         response = self._table.query(ScanIndexForward=False, Limit=limit, **kwargs)
         last = response.get("LastEvaluatedKey")
         token = base64.urlsafe_b64encode(json.dumps(last, default=str).encode()).decode() if last else None

@@ -39,6 +39,12 @@ def _ipv4_cidr(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(_ipv4_cidr)]
 ANY_ADDRESS = "0.0.0.0/0"
+# Wider than this, a block opens a sizeable share of the internet: it needs allowAnyAddress like 0.0.0.0/0
+# (two /1 blocks are all of IPv4).
+WIDEST_PREFIX = 8
+# A model name from the Hugging Face hub, a path under /home, or random:NAME / noop; it ends up on a command line.
+BenchmarkModel = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                                  pattern=r"^[A-Za-z0-9/][A-Za-z0-9._:/-]*$")]
 
 
 class StartRequest(BaseModel):
@@ -57,7 +63,7 @@ class StartRequest(BaseModel):
     warm_pool: bool = Field(default=False, alias="warmPool",
                             description="keep a stopped instance in a warm pool while the environment is stopped")
     benchmark: bool = True
-    benchmark_model: str = Field(default="random:bert-base", alias="benchmarkModel", min_length=1)
+    benchmark_model: BenchmarkModel = Field(default="random:bert-base", alias="benchmarkModel")
     benchmark_seconds: int = Field(default=30, alias="benchmarkSeconds", ge=1, le=3600)
     benchmark_gate: bool = Field(default=False, alias="benchmarkGate",
                                  description="a failed benchmark fails the start (and releases the compute); "
@@ -72,8 +78,11 @@ class StartRequest(BaseModel):
     @field_validator("allow_cidrs")
     @classmethod
     def _open_only_on_purpose(cls, cidrs: list[str], info: ValidationInfo) -> list[str]:
-        if ANY_ADDRESS in cidrs and not info.data.get("allow_any_address"):
-            raise ValueError("0.0.0.0/0 opens the notebook to the whole internet; set allowAnyAddress to true "
+        wide = [c for c in cidrs if ipaddress.ip_network(c).prefixlen < WIDEST_PREFIX]
+        if wide and not info.data.get("allow_any_address"):
+            reach = "the whole internet" if ANY_ADDRESS in wide else \
+                f"a large part of the internet (blocks wider than /{WIDEST_PREFIX})"
+            raise ValueError(f"{', '.join(wide)} opens the notebook to {reach}; set allowAnyAddress to true "
                              "if that is really meant")
         return cidrs
 
@@ -84,7 +93,7 @@ class RestartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     benchmark: bool | None = None
-    benchmark_model: str | None = Field(default=None, alias="benchmarkModel", min_length=1)
+    benchmark_model: BenchmarkModel | None = Field(default=None, alias="benchmarkModel")
     benchmark_seconds: int | None = Field(default=None, alias="benchmarkSeconds", ge=1, le=3600)
     benchmark_gate: bool | None = Field(default=None, alias="benchmarkGate")
     idle_minutes: float | None = Field(default=None, alias="idleMinutes", gt=0, le=7 * 24 * 60)
@@ -98,7 +107,9 @@ class RestartRequest(BaseModel):
         policy = record.get("idlePolicy") or {}
         base = {"name": record["name"], "instanceType": record["instanceType"], "image": record["image"],
                 "allowCidrs": record.get("allowCidrs") or [], "warmPool": bool(record.get("warmPool")),
-                "allowAnyAddress": ANY_ADDRESS in (record.get("allowCidrs") or []),
+                # it was allowed when the environment was created
+                "allowAnyAddress": any(ipaddress.ip_network(c).prefixlen < WIDEST_PREFIX
+                                       for c in record.get("allowCidrs") or []),
                 **{alias: policy[key] for key, alias in (("idle_minutes", "idleMinutes"),
                                                          ("grace_minutes", "graceMinutes"),
                                                          ("max_lifetime_hours", "maxLifetimeHours"),

@@ -79,7 +79,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "BenchmarkTaskStoppedFunction": [("dynamodb:GetItem", environments),
                                          ("states:SendTaskFailure", d.state_machine_arn)],
         "IdleSweepFunction": [*record, ("dynamodb:Scan", environments), *scale, *teardown,
-                              ("states:DescribeExecution", execution),
+                              ("states:DescribeExecution", execution), ("autoscaling:DeleteAutoScalingGroup", group),
                               ("dynamodb:GetItem", arn("dynamodb", f"table/{d.activity_table}"))],
         "ApiFunction": [
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
@@ -97,4 +97,5 @@ def passed_roles(d: Deployment, stack_role_arn: str) -> dict[str, list[tuple[str
     benchmark_role = f"arn:aws:iam::{d.account}:role/neuronlab-env-{PROBE}-benchmark"
     return {"DeployStacksFunction": [(stack_role_arn, "cloudformation.amazonaws.com")],
             "ApiFunction": [(stack_role_arn, "cloudformation.amazonaws.com")],
-            "RunBenchmarkFunction": [(benchmark_role, "ecs-tasks.amazonaws.com")]}
+            "RunBenchmarkFunction": [(benchmark_role, "ecs-tasks.amazonaws.com")],
+            "IdleSweepFunction": [(stack_role_arn, "cloudformation.amazonaws.com")]}

@@ -119,6 +119,11 @@ def test_deleting_an_environment_being_provisioned_aborts_its_start(cloud: Local
     # aborted; on LocalCloud a step running at that moment may still end it FAILED (moto stops between states)
     assert execution["status"] in ("ABORTED", "FAILED", "SUCCEEDED")
     assert record["state"] == "DELETED"
+    # a step that was already running may have created the stack after the delete: the reconciler removes it
+    boto3.client("lambda").invoke(FunctionName=cloud.function_name("IdleSweepFunction"),
+                                  Payload=json.dumps({"reconcile": True}).encode())
+    assert [s for s in boto3.client("cloudformation").describe_stacks()["Stacks"]
+            if s["StackName"] == "neuronlab-env-busy" and s["StackStatus"] != "DELETE_COMPLETE"] == []
     again = requests.delete(f"{cloud.api.url}/environments/busy", timeout=60)
     assert again.status_code == 409 and "start it to create it again" in again.json()["message"]
 

@@ -208,3 +208,27 @@ def test_every_failure_ends_defined_with_nothing_billed(cloud: LocalCloud, title
     assert reconcile(cloud) == []  # nothing left to correct
     assert orphans(cloud) == []
     print(f"\nSCENARIO {title!r}: {final['state']} in {settled_s:.1f} s ({said[:80]})")
+
+
+def test_a_stack_created_after_its_environment_was_deleted_is_removed(cloud: LocalCloud) -> None:
+    """A start's step still running at the delete can create the stack after the delete saw none: the
+    reconciler removes it (the record already says DELETED)."""
+    # Given an environment whose stack exists while its record says DELETED
+    execution = start(cloud, {"name": "late-stack", "benchmark": False})["executionArn"]
+    assert ended(execution) == "SUCCEEDED"
+    table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
+    table.update_item(Key={"name": "late-stack"}, UpdateExpression="SET #s = :d",
+                      ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":d": "DELETED"})
+
+    # When the reconciler runs
+    corrections = reconcile(cloud)
+
+    # Then the stack, its group and its token go
+    assert {"environment": "late-stack", "action": "deleted"}.items() <= \
+        next(c for c in corrections if c["environment"] == "late-stack" and c["action"] == "deleted").items()
+    assert capacity("late-stack") == 0
+    stacks = boto3.client("cloudformation").describe_stacks()["Stacks"]
+    assert not [s for s in stacks if s["StackName"] == "neuronlab-env-late-stack"
+                and s["StackStatus"] != "DELETE_COMPLETE"]
+    assert record(cloud, "late-stack")["retainedFileSystemId"].startswith("fs-")  # /home kept, on the record
+    assert orphans(cloud) == []

@@ -29,10 +29,10 @@ def read(secret_arn: str) -> str:
     return client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
 
 
-def delete(secret_arn: str) -> None:
+def delete(secret_id: str) -> None:
     """The token of a deleted environment has no further use: no recovery window."""
     try:
-        client("secretsmanager").delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+        client("secretsmanager").delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
     except ClientError as error:
         if error.response["Error"]["Code"] != "ResourceNotFoundException":
             raise

@@ -208,6 +208,18 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
         elif state == EnvironmentState.STOPPING and now - datetime.fromisoformat(record["updatedAt"]) > STOP_DEADLINE:
             stop(name, record.get("stopReason") or "a stop that had not finished")
             corrected(name, "stopped", {"stopping since": record["updatedAt"]})
+        elif state == EnvironmentState.DELETED:
+            # a start's step still running when the environment was deleted may have created its stack after
+            names = names_for(name)
+            left = cloudformation.describe(names.stack)
+            if left.status not in (None, "DELETE_COMPLETE", "DELETE_IN_PROGRESS"):
+                capacity.force_delete(names.auto_scaling_group, names.cluster, names.service)
+                cloudformation.delete(names.stack, settings().environment_stack_role_arn)
+                secrets.delete(names.token_secret)
+                home = left.outputs.get("FileSystemId")
+                if home:  # /home is retained by the template: on the record, not lost
+                    store.transition(name, {EnvironmentState.DELETED}, {"retainedFileSystemId": home})
+                corrected(name, "deleted", {"stack": names.stack, "status": left.status, "home": home})
 
     for group, desired in capacity.groups_with_capacity(GROUP_PREFIX).items():
         name = group.removeprefix(GROUP_PREFIX)

@@ -16,6 +16,7 @@ from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
     BenchmarkFailed,
+    EnvironmentConflict,
     NotebookUnhealthy,
     StackFailed,
     StackTimeout,
@@ -62,6 +63,9 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
     config = settings()
     store = environment_store()
     record = store.get(name)
+    if record["state"] != EnvironmentState.PROVISIONING:  # stopped or deleted meanwhile: create nothing
+        raise EnvironmentConflict(f"environment {name!r} is {record['state']}; expected PROVISIONING",
+                                  record["state"])
     shared = shared_network()
     subnet_zones = ec2.subnet_zones(shared["InstanceSubnetIds"].split(","))
     chosen = placement.choose(instance.name, subnet_zones, ec2.offered_zones(instance.name))

@@ -9,6 +9,10 @@ class InvalidRequest(NeuronLabError):
     """The input breaks a rule (the message names the field and the rule)."""
 
 
+class LimitExceeded(NeuronLabError):
+    """A deployment limit (MaxRunningEnvironments, AllowedInstanceTypes, MaxBenchmarkSeconds) refuses the request."""
+
+
 class ImageNotFound(NeuronLabError):
     """The container image tag or digest is not in ECR."""
 

@@ -27,6 +27,10 @@ class Settings(BaseModel):
     stack_timeout_seconds: int = Field(default=1800, ge=1)
     notebook_timeout_seconds: int = Field(default=900, ge=1)
     benchmark_timeout_seconds: int = Field(default=7200, ge=1)
+    # the deployment's limits (template.yaml parameters)
+    max_running_environments: int = Field(default=5, ge=1)
+    allowed_instance_types: str = ""  # comma-separated; empty: every type of the instance-type table
+    max_benchmark_seconds: int = Field(default=1800, ge=1)
     benchmark_heartbeat_seconds: int = Field(default=600, ge=1)
 
 

@@ -65,6 +65,7 @@ class LocalCloud:
         self.outputs = deploy.deploy({
             "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
             "DefaultImageUri": LOCAL_IMAGE,
+            "MaxRunningEnvironments": "100",  # the test suites run many environments side by side
         }, region=REGION)
         self.put_local_image()  # the deployment's default image, so `neuronlab start --local` just works
         self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)

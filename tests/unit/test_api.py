@@ -153,3 +153,20 @@ def test_a_forged_next_token_is_a_400_naming_the_field(state_machine: str, token
     """Garbage, a dict of the wrong keys, a list, and the right keys with wrong types: never a 5xx."""
     status, body = call("GET", "/benchmarks", query={"nextToken": token})
     assert status == 400 and body["message"].startswith("nextToken:")
+
+
+def test_the_deployment_limits_refuse_a_start_naming_the_limit(state_machine: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_RUNNING_ENVIRONMENTS", "1")
+    monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", "inf2.xlarge,inf2.8xlarge")
+    monkeypatch.setenv("MAX_BENCHMARK_SECONDS", "60")
+    settings.cache_clear()
+    status, body = call("POST", "/environments", {"name": "big", "instanceType": "trn1.32xlarge"})
+    assert status == 403 and "AllowedInstanceTypes" in body["message"]
+    status, body = call("POST", "/environments", {"name": "long", "benchmarkSeconds": 600})
+    assert status == 403 and "MaxBenchmarkSeconds (60)" in body["message"]
+    assert call("POST", "/environments", {"name": "first"})[0] == 202
+    status, body = call("POST", "/environments", {"name": "second"})
+    assert status == 403 and "MaxRunningEnvironments is 1" in body["message"] and "first" in body["message"]
+    # nothing was created for the refused requests
+    assert [e["name"] for e in call("GET", "/environments")[1]["environments"]] == ["first"]

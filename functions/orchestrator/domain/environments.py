@@ -11,7 +11,7 @@ from orchestrator.adapters.dynamodb import BenchmarkStore
 from orchestrator.domain import instance_types
 from orchestrator.domain.provisioning import environment_store, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
-from orchestrator.errors import EnvironmentConflict, InvalidRequest, WorkflowNotStarted
+from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, WorkflowNotStarted
 from orchestrator.models.environment import EnvironmentState, StartRequest
 from orchestrator.settings import settings
 
@@ -33,10 +33,31 @@ def _caller_cidr(source_ip: str | None) -> list[str]:
     return [f"{source_ip}/32"]
 
 
+# What a running environment bills for: counted against MaxRunningEnvironments.
+RUNNING = {EnvironmentState.PROVISIONING, EnvironmentState.READY, EnvironmentState.STOPPING}
+
+
+def _within_limits(request: StartRequest) -> None:
+    """The deployment's limits; a request beyond one is refused naming it (a 403, before anything is created)."""
+    config = settings()
+    allowed = [t for t in config.allowed_instance_types.split(",") if t]
+    if allowed and request.instance_type not in allowed:
+        raise LimitExceeded(f"instanceType: {request.instance_type} is not allowed in this deployment "
+                            f"(AllowedInstanceTypes: {', '.join(allowed)})")
+    if request.benchmark and request.benchmark_seconds > config.max_benchmark_seconds:
+        raise LimitExceeded(f"benchmarkSeconds: {request.benchmark_seconds} is over this deployment's "
+                            f"MaxBenchmarkSeconds ({config.max_benchmark_seconds})")
+    running = [r["name"] for r in environment_store().list() if r["state"] in RUNNING and r["name"] != request.name]
+    if len(running) >= config.max_running_environments:
+        raise LimitExceeded(f"{len(running)} environments are running ({', '.join(sorted(running))}); this "
+                            f"deployment's MaxRunningEnvironments is {config.max_running_environments}: stop one first")
+
+
 def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
     """Record the environment as PROVISIONING and start the workflow (cold or warm start)."""
     config = settings()
     instance_types.lookup(request.instance_type)
+    _within_limits(request)
     image = request.image or config.default_image
     if not image:
         raise InvalidRequest("image: required (no default image is configured for this deployment)")

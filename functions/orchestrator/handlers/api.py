@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from orchestrator.domain import environments, lifecycle
 from orchestrator.domain.transitions import WHAT_NEXT
-from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest, WorkflowNotStarted
+from orchestrator.errors import (
+    EnvironmentConflict,
+    EnvironmentNotFound,
+    InvalidRequest,
+    LimitExceeded,
+    WorkflowNotStarted,
+)
 from orchestrator.models.environment import RestartRequest, StartCommand, StartRequest
 from orchestrator.observability import lambda_entry, logger
 from orchestrator.settings import settings
@@ -63,6 +69,11 @@ def _not_json(error: json.JSONDecodeError) -> Response:
 @app.exception_handler(InvalidRequest)
 def _invalid(error: InvalidRequest) -> Response:
     return _error(400, str(error))
+
+
+@app.exception_handler(LimitExceeded)
+def _over_limit(error: LimitExceeded) -> Response:
+    return _error(403, str(error))
 
 
 @app.exception_handler(EnvironmentNotFound)

@@ -33,7 +33,8 @@ def _print_json(data: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
+    """Print the message verbatim (server text carries [a-z]-like rules that rich would read as markup)."""
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -75,13 +76,13 @@ def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
         out.print(f"  /home kept: EFS {record['retainedFileSystemId']} (billed per GB; "
                   f"aws efs delete-file-system --file-system-id {record['retainedFileSystemId']} removes it)")
     if record.get("stopReason") and record["state"] in ("STOPPED", "UNHEALTHY"):
-        out.print(f"  stopped {record.get('stoppedAt', '')}: {record['stopReason']}")
+        out.print(f"  stopped {record.get('stoppedAt', '')}: {escape(record['stopReason'])}")
     if record.get("idlePolicy"):
         policy = record["idlePolicy"]
         out.print(f"  idle limit: {policy['idle_minutes']:g} min (grace {policy['grace_minutes']:g} min)"
                   + (f", lifetime {policy['max_lifetime_hours']:g} h" if policy.get("max_lifetime_hours") else ""))
     if record.get("lastSweep") and record["state"] == "READY":
-        out.print(f"  last sweep: {record['lastSweep']['action']} ({record['lastSweep']['reason']})")
+        out.print(f"  last sweep: {record['lastSweep']['action']} ({escape(record['lastSweep']['reason'])})")
     if record.get("lastBenchmark"):
         bench = record["lastBenchmark"]
         out.print(f"  last benchmark: {bench['model']} {bench['backend']} {bench['throughput']:.1f}/s "
@@ -212,7 +213,7 @@ def _run_sweep_function(use_local: bool, event: dict[str, Any], what: str) -> di
                                                     Payload=json.dumps(event).encode())
     payload = json.loads(response["Payload"].read())
     if response.get("FunctionError"):
-        _fail(f"the {what} failed: {escape(str(payload.get('errorMessage', payload)))}")
+        _fail(f"the {what} failed: {payload.get('errorMessage', payload)}")
     return payload
 
 

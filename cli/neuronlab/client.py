@@ -73,6 +73,12 @@ def resolve(use_local: bool, stack_name: str | None = None) -> Target:
     stack = stack_name or config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name",
                                                                                                "neuronlab")
     session = boto3.Session()
+    if session.region_name is None:
+        raise RuntimeError("no AWS region is configured (aws configure, or AWS_REGION / AWS_DEFAULT_REGION); "
+                           "to try NeuronLab without an AWS account, add --local")
+    if session.get_credentials() is None:
+        raise RuntimeError("no AWS credentials found (aws configure, or AWS_PROFILE); to try NeuronLab without "
+                           "an AWS account, add --local")
     outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     api_url = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ApiUrl"), None)
     if not api_url:

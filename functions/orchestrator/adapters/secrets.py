@@ -25,10 +25,6 @@ def ensure_token_secret(name: str, environment: str) -> str:
     return created["ARN"]
 
 
-def read(secret_arn: str) -> str:
-    return client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-
-
 def delete(secret_id: str) -> None:
     """The token of a deleted environment has no further use: no recovery window."""
     try:

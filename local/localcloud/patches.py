@@ -62,15 +62,14 @@ _log = logging.getLogger("localcloud.lambda")
 _env_lock = threading.Lock()
 _applied = False
 LAMBDA_SOURCE_ADDRESS = "127.0.0.2"
-_in_lambda = threading.local()
 _create_connection = socket.create_connection
 
 
 def _lambda_egress(address: Any, timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
                    source_address: Any = None, **kwargs: Any) -> socket.socket:
-    """socket.create_connection, from LAMBDA_SOURCE_ADDRESS while a Lambda handler runs on this thread."""
+    """socket.create_connection, from LAMBDA_SOURCE_ADDRESS while a Lambda handler runs (it acts as its role)."""
     local = str(address[0]) in ("127.0.0.1", "localhost")
-    if source_address is None and local and getattr(_in_lambda, "active", False):
+    if source_address is None and local and iam.ACTING_AS.get() is not None:
         source_address = (LAMBDA_SOURCE_ADDRESS, 0)
     return _create_connection(address, timeout, source_address, **kwargs)
 
@@ -98,7 +97,6 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         log_group_name=f"/aws/lambda/{self.function_name}", log_stream_name="localcloud",
         get_remaining_time_in_millis=lambda: int(self.timeout or 3) * 1000,
     )
-    _in_lambda.active = True
     try:
         handler = getattr(importlib.import_module(module_name), function_name)
         time.sleep(faults.active.delay.get(function_name, 0))
@@ -115,8 +113,6 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         body = {"errorType": kind, "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-3:]}
         return json.dumps(body), True, ""
-    finally:
-        _in_lambda.active = False
 
 
 _original_send_to_targets = Rule.send_to_targets

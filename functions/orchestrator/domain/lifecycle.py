@@ -23,6 +23,9 @@ SWEEP_CONCURRENCY = 8
 REPORT_MAX_AGE = timedelta(minutes=3)
 # A stack delete (CloudFront distribution included) that has not finished by then is reported as failed.
 DELETE_DEADLINE = timedelta(minutes=90)
+# A deploy step already running at a delete may create the stack after it (its Lambda runs at most 5 minutes):
+# the reconciler looks for such a stack this long after a delete, not on every sweep forever.
+LATE_STACK_WINDOW = timedelta(hours=1)
 # A stop whose function died between its writes is finished by the reconciler after this long.
 STOP_DEADLINE = timedelta(minutes=10)
 # What a deleted environment's record no longer needs.
@@ -208,7 +211,8 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
         elif state == EnvironmentState.STOPPING and now - datetime.fromisoformat(record["updatedAt"]) > STOP_DEADLINE:
             stop(name, record.get("stopReason") or "a stop that had not finished")
             corrected(name, "stopped", {"stopping since": record["updatedAt"]})
-        elif state == EnvironmentState.DELETED:
+        elif state == EnvironmentState.DELETED and now - datetime.fromisoformat(
+                record.get("deletedAt") or record["updatedAt"]) <= LATE_STACK_WINDOW:
             # a start's step still running when the environment was deleted may have created its stack after
             names = names_for(name)
             left = cloudformation.describe(names.stack)

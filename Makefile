@@ -70,9 +70,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/start_times.py
 	$(BIN)/python bench/harness.py
 
-# the generated tables in docs/cost.md
+# the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
 docs: $(VENV)/.installed
 	$(BIN)/python -m orchestrator.domain.cost --write docs/cost.md
+	$(BIN)/python -c 'import json; from orchestrator.handlers.api import openapi_document as d; \
+	print(json.dumps(d(), indent=2, sort_keys=True))' > docs/openapi.json
 
 clean:
 	-$(BIN)/neuronlab local down

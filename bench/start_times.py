@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "local"), str(ROOT / "functions"), str(ROOT)]
@@ -59,12 +58,13 @@ def main() -> None:
     try:
         for i in range(RUNS):
             name = f"timing{i}"
-            cold = requests.post(f"{cloud.api.url}/environments", json={"name": name, "benchmark": False}, timeout=30)
+            http = cloud.http()
+            cold = http.post(f"{cloud.api.url}/environments", json={"name": name, "benchmark": False}, timeout=30)
             execution = _wait(cold.json()["executionArn"])
             assert execution["status"] == "SUCCEEDED", execution
             runs["cold"].append(_phases(execution["executionArn"]))
-            requests.post(f"{cloud.api.url}/environments/{name}/stop", timeout=60).raise_for_status()
-            warm = requests.post(f"{cloud.api.url}/environments/{name}/start", json={"benchmark": False}, timeout=30)
+            http.post(f"{cloud.api.url}/environments/{name}/stop", timeout=60).raise_for_status()
+            warm = http.post(f"{cloud.api.url}/environments/{name}/start", json={"benchmark": False}, timeout=30)
             execution = _wait(warm.json()["executionArn"])
             assert execution["status"] == "SUCCEEDED", execution
             runs["warm"].append(_phases(execution["executionArn"]))

@@ -31,8 +31,12 @@ def create_tables_from_template() -> dict[str, str]:
     return names
 
 
+ALICE = "arn:aws:iam::123456789012:user/alice"
+
+
 def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
-                source_ip: str = "203.0.113.7") -> dict[str, Any]:
+                source_ip: str = "203.0.113.7", caller: str | None = ALICE) -> dict[str, Any]:
+    """What API Gateway passes the function for a request SigV4-signed by `caller` (AWS_IAM auth)."""
     return {
         "resource": path, "path": path, "httpMethod": method, "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {}, "queryStringParameters": query, "multiValueQueryStringParameters": None,
@@ -40,7 +44,7 @@ def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] 
         "body": body if isinstance(body, str) or body is None else json.dumps(body),
         "requestContext": {"resourcePath": path, "httpMethod": method, "path": f"/v1{path}", "stage": "v1",
                            "requestId": "test", "accountId": "123456789012", "apiId": "test",
-                           "identity": {"sourceIp": source_ip}},
+                           "identity": {"sourceIp": source_ip, **({"userArn": caller} if caller else {})}},
     }
 
 

@@ -63,7 +63,8 @@ def _benchmark_table(item: dict[str, Any]) -> Table:
 
 
 def _environment_view(record: dict[str, Any], use_local: bool = False) -> None:
-    out.print(f"[bold]{record['name']}[/bold]  {record['state']}  {record['instanceType']}")
+    out.print(f"[bold]{record['name']}[/bold]  {record['state']}  {record['instanceType']}"
+              + (f"  owner {escape(record['owner'])}" if record.get("owner") else ""))
     if record.get("url"):
         out.print(f"  URL:   {record['url']}")
     if record.get("tokenSecretArn"):
@@ -198,12 +199,8 @@ def delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not as
 
 @app.command()
 def token(name: str, use_local: LocalOpt = False) -> None:
-    """Print the environment's JupyterLab token (from Secrets Manager, with your credentials)."""
-    target = _target(use_local)
-    record = _api(target, "GET", f"/environments/{name}")
-    if not record.get("tokenSecretArn"):
-        _fail(f"environment {name} has no token yet (state {record['state']})")
-    print(target.boto3_client("secretsmanager").get_secret_value(SecretId=record["tokenSecretArn"])["SecretString"])
+    """Print the environment's JupyterLab token (yours, or any for an admin; each read is logged)."""
+    print(_api(_target(use_local), "GET", f"/environments/{name}/token")["token"])
 
 
 def _run_sweep_function(use_local: bool, event: dict[str, Any], what: str) -> dict[str, Any]:
@@ -329,8 +326,8 @@ def local_down() -> None:
 def local_status(as_json: JsonOpt = False) -> None:
     """Whether LocalCloud runs, and where."""
     state = local.read_state()
-    if as_json:
-        _print_json(state or {"running": False})
+    if as_json:  # the emulated person's keys stay in the state file
+        _print_json({**state, "person": state["person"]["arn"]} if state else {"running": False})
     elif state:
         out.print(f"running (pid {state['pid']}): API {state['apiUrl']}, AWS endpoint {state['awsEndpoint']}")
     else:

@@ -9,10 +9,10 @@ from typing import Any
 
 import boto3
 import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from neuronlab import local
+from neuronlab.signing import SigV4
 
 
 class ApiError(Exception):
@@ -27,8 +27,9 @@ class Target:
     api_url: str
     region: str
     aws_endpoint: str | None = None  # LocalCloud's emulated AWS
-    sign: bool = True
     stack: str = "neuronlab"
+    # LocalCloud: the keys of a person in the emulated IAM; None: your AWS credentials (boto3's chain)
+    person: dict[str, str] | None = None
 
     def function_name(self, logical_id: str) -> str:
         resource = self.boto3_client("cloudformation").describe_stack_resource(
@@ -44,21 +45,21 @@ class Target:
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                 params: dict[str, str] | None = None) -> Any:
-        prepared = requests.Request(method, self.api_url + path, json=body, params=params).prepare()
-        if self.sign:
-            session = boto3.Session()
-            credentials = session.get_credentials()
-            if credentials is None:
-                raise RuntimeError("no AWS credentials found (aws configure, or AWS_PROFILE)")
-            aws_request = AWSRequest(method=method, url=prepared.url, data=prepared.body,
-                                     headers={"Content-Type": "application/json"})
-            SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(aws_request)
-            prepared.headers.update(dict(aws_request.headers))
-        response = requests.Session().send(prepared, timeout=60)
+        response = requests.request(method, self.api_url + path, json=body, params=params, auth=self._auth(),
+                                    timeout=60)
         payload = response.json() if response.content else {}
         if response.status_code >= 400:
             raise ApiError(response.status_code, payload if isinstance(payload, dict) else {"message": str(payload)})
         return payload
+
+
+    def _auth(self) -> SigV4:
+        if self.person:
+            return SigV4(Credentials(self.person["accessKeyId"], self.person["secretAccessKey"]), self.region)
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            raise RuntimeError("no AWS credentials found (aws configure, or AWS_PROFILE)")
+        return SigV4(credentials.get_frozen_credentials(), self.region)
 
 
 def resolve(use_local: bool, stack_name: str | None = None) -> Target:
@@ -66,8 +67,8 @@ def resolve(use_local: bool, stack_name: str | None = None) -> Target:
         state = local.read_state()
         if not state:
             raise RuntimeError("LocalCloud is not running: start it with `neuronlab local up`")
-        return Target(api_url=state["apiUrl"], region=state["region"], aws_endpoint=state["awsEndpoint"], sign=False,
-                      stack="neuronlab")
+        return Target(api_url=state["apiUrl"], region=state["region"], aws_endpoint=state["awsEndpoint"],
+                      person=state["person"])
     config_path = Path("samconfig.toml")
     config = tomllib.loads(config_path.read_text()) if config_path.exists() else {}
     stack = stack_name or config.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name",

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
+from neuronlab import signing
 
 STATE_FILE = "localcloud.json"
 START_TIMEOUT_S = 120
@@ -60,7 +60,8 @@ def up(directory: Path | None = None, poll_seconds: int = 1) -> tuple[dict[str, 
             raise RuntimeError(f"LocalCloud exited with code {process.returncode}; see {directory / 'localcloud.log'}")
         state = read_state(directory)
         if state:
-            requests.get(state["apiUrl"] + "/environments", timeout=30).raise_for_status()
+            signing.session(state["person"], state["region"]).get(state["apiUrl"] + "/environments",
+                                                                  timeout=30).raise_for_status()
             return state, True
         time.sleep(0.3)
     process.terminate()

@@ -88,7 +88,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
             ("states:StartExecution", d.state_machine_arn),
             ("states:DescribeExecution", execution), ("states:StopExecution", execution),
             *scale, *teardown,
-            ("autoscaling:DeleteAutoScalingGroup", group)],
+            ("autoscaling:DeleteAutoScalingGroup", group), ("secretsmanager:GetSecretValue", secret)],
     }
 
 

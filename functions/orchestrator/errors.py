@@ -13,6 +13,10 @@ class LimitExceeded(NeuronLabError):
     """A deployment limit (MaxRunningEnvironments, AllowedInstanceTypes, MaxBenchmarkSeconds) refuses the request."""
 
 
+class NotOwner(NeuronLabError):
+    """The caller is neither the environment's owner nor an admin (AdminPrincipals)."""
+
+
 class ImageNotFound(NeuronLabError):
     """The container image tag or digest is not in ECR."""
 

@@ -29,6 +29,8 @@ class Settings(BaseModel):
     benchmark_timeout_seconds: int = Field(default=7200, ge=1)
     # the deployment's limits (template.yaml parameters)
     max_running_environments: int = Field(default=5, ge=1)
+    max_environments_per_caller: int = Field(default=2, ge=1)
+    admin_principals: str = ""  # comma-separated ARN patterns (fnmatch): may act on every environment
     allowed_instance_types: str = ""  # comma-separated; empty: every type of the instance-type table
     max_benchmark_seconds: int = Field(default=1800, ge=1)
     benchmark_heartbeat_seconds: int = Field(default=600, ge=1)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from localcloud.edge import Edge
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 LOCAL_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{images.REPOSITORY}:latest"
+# The person at this machine (`neuronlab ... --local` signs as this IAM user), and who counts as an admin.
+YOU = "you"
+ADMINS = f"arn:aws:iam::{ACCOUNT}:user/admin-*"
 
 # What the handlers see in-process; the emulation needs no real credentials.
 PROCESS_ENV = {
@@ -36,6 +40,7 @@ class LocalCloud:
     aws_port: int = 0
     api_port: int = 0
     serve_aws: bool = True
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameters over LocalCloud's own
 
     def start(self) -> LocalCloud:
         os.environ.update(PROCESS_ENV)
@@ -65,14 +70,41 @@ class LocalCloud:
         self.outputs = deploy.deploy({
             "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
             "DefaultImageUri": LOCAL_IMAGE,
-            "MaxRunningEnvironments": "100",  # the test suites run many environments side by side
+            # the test suites run many environments side by side, most of them as one person
+            "MaxRunningEnvironments": "100", "MaxEnvironmentsPerCaller": "100",
+            "AdminPrincipals": ADMINS, **self.parameters,
         }, region=REGION)
+        self.people: dict[str, dict[str, str]] = {}
+        self.person(YOU)
         self.put_local_image()  # the deployment's default image, so `neuronlab start --local` just works
         self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)
         self.agent.start()
         self.api = ApiServer(self.function_name("ApiFunction"), self.api_port, region=REGION)
         self.api.start()
         return self
+
+    def person(self, name: str, may_invoke: bool = True) -> dict[str, str]:
+        """An IAM user of the emulation with an access key (and execute-api:Invoke unless told otherwise):
+        {"arn", "accessKeyId", "secretAccessKey"}. A name starting with admin- is an admin (ADMINS)."""
+        if name not in self.people:
+            import boto3
+
+            iam = boto3.client("iam", region_name=REGION)
+            arn = iam.create_user(UserName=name)["User"]["Arn"]
+            if may_invoke:
+                iam.put_user_policy(UserName=name, PolicyName="use-neuronlab", PolicyDocument=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke",
+                                                            "Resource": "arn:aws:execute-api:*:*:*/v1/*"}]}))
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            self.people[name] = {"arn": arn, "accessKeyId": key["AccessKeyId"],
+                                 "secretAccessKey": key["SecretAccessKey"]}
+        return self.people[name]
+
+    def http(self, name: str = YOU) -> Any:
+        """A requests session signing as that person, for the API at self.api.url."""
+        from neuronlab import signing
+
+        return signing.session(self.person(name), REGION)
 
     def function_name(self, logical_id: str) -> str:
         import boto3
@@ -88,6 +120,7 @@ class LocalCloud:
 
     def status(self) -> dict[str, Any]:
         return {"apiUrl": self.api.url, "awsEndpoint": self.aws_endpoint, "region": REGION,
+                "person": self.person(YOU),
                 "caFile": str(self.edge.ca_file),
                 "outputs": self.outputs, "processes": self.agent.pids(), "agentErrors": self.agent.errors}
 

@@ -36,6 +36,8 @@ def main() -> None:
     pid_dir = args.state_dir / "pids"
     pid_dir.mkdir(parents=True, exist_ok=True)
     state = {"pid": os.getpid(), **cloud.status()}
+    # readable by you only: it holds the emulated IAM user's keys that `--local` signs with
+    state_path.touch(mode=0o600)
     state_path.write_text(json.dumps(state, indent=2))
     try:
         while not stopping.wait(1.0):

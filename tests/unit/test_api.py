@@ -8,14 +8,16 @@ from typing import Any
 import boto3
 import pytest
 
+from orchestrator.domain import environments
 from orchestrator.handlers import api
 from orchestrator.settings import settings
-from tests.helpers import FakeContext, proxy_event
+from tests.helpers import ALICE, FakeContext, proxy_event
 from tests.unit.conftest import IMAGE
 
 
-def call(method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> tuple[int, dict]:
-    response = api.handler(proxy_event(method, path, body, query), FakeContext())
+def call(method: str, path: str, body: Any = None, query: dict[str, str] | None = None,
+         caller: str | None = ALICE) -> tuple[int, dict]:
+    response = api.handler(proxy_event(method, path, body, query, caller=caller), FakeContext())
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -103,12 +105,14 @@ def test_unknown_environment_is_a_404(tables: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [({"limit": "0"}, "limit: must be between"), ({"limit": "x"}, "limit: must be an integer"),
-     ({"backend": "tpu"}, "backend: must be one of"), ({"nextToken": "%%%"}, "nextToken:")],
+    [({"limit": "0"}, "limit: Input should be greater than or equal to 1"),
+     ({"limit": "x"}, "limit: Input should be a valid integer"),
+     ({"backend": "tpu"}, "backend: Input should be 'neuron', 'cuda' or 'cpu'"), ({"nextToken": "%%%"}, "nextToken:")],
 )
 def test_bad_history_queries_are_a_400(tables: dict[str, str], query: dict[str, str], message: str) -> None:
     status, body = call("GET", "/benchmarks", query=query)
-    assert status == 400 and body["message"].startswith(message)
+    assert status == 400
+    assert body["message"].startswith(message) or any(d.startswith(message) for d in body["details"]), body
 
 
 def test_task_token_never_leaves_the_api(state_machine: str) -> None:
@@ -167,6 +171,84 @@ def test_the_deployment_limits_refuse_a_start_naming_the_limit(state_machine: st
     assert status == 403 and "MaxBenchmarkSeconds (60)" in body["message"]
     assert call("POST", "/environments", {"name": "first"})[0] == 202
     status, body = call("POST", "/environments", {"name": "second"})
-    assert status == 403 and "MaxRunningEnvironments is 1" in body["message"] and "first" in body["message"]
+    assert status == 403 and "MaxRunningEnvironments is 1" in body["message"]
     # nothing was created for the refused requests
     assert [e["name"] for e in call("GET", "/environments")[1]["environments"]] == ["first"]
+
+
+BOB = "arn:aws:iam::123456789012:user/bob"
+ADMIN = "arn:aws:sts::123456789012:assumed-role/NeuronLabAdmin/carol"
+
+
+@pytest.fixture
+def admins(state_machine: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("ADMIN_PRINCIPALS", "arn:aws:sts::123456789012:assumed-role/NeuronLabAdmin/*")
+    settings.cache_clear()
+    return state_machine
+
+
+def test_an_environment_is_its_owners_alone(admins: str) -> None:
+    created = call("POST", "/environments", {"name": "mine"})[1]
+    assert created["owner"] == ALICE and created["updatedBy"] == ALICE
+    for method, path in [("GET", "/environments/mine"), ("POST", "/environments/mine/stop"),
+                         ("DELETE", "/environments/mine"), ("GET", "/environments/mine/token"),
+                         ("POST", "/environments/mine/start")]:
+        status, body = call(method, path, caller=BOB)
+        assert status == 403, (method, path, body)
+        assert f"belongs to {ALICE}" in body["message"]
+    status, body = call("POST", "/environments", {"name": "mine", "instanceType": "inf2.8xlarge"}, caller=BOB)
+    assert status == 409 and f"in use by {ALICE}" in body["message"]
+    assert call("GET", "/environments", caller=BOB)[1] == {"environments": []}
+    record = call("GET", "/environments/mine")[1]
+    assert record["state"] == "PROVISIONING" and record["instanceType"] == "inf2.xlarge"  # nothing bob did stuck
+
+
+def test_an_admin_sees_and_acts_on_every_environment(admins: str) -> None:
+    call("POST", "/environments", {"name": "alices"})
+    call("POST", "/environments", {"name": "bobs"}, caller=BOB)
+    assert [e["name"] for e in call("GET", "/environments", caller=ADMIN)[1]["environments"]] == ["alices", "bobs"]
+    assert [e["name"] for e in call("GET", "/environments", caller=BOB)[1]["environments"]] == ["bobs"]
+    status, stopped = call("POST", "/environments/bobs/stop", caller=ADMIN)
+    assert status == 200 and stopped["state"] == "STOPPED"
+    assert stopped["owner"] == BOB and stopped["updatedBy"] == ADMIN  # the audit trail: who stopped it
+
+
+def test_a_request_without_a_caller_is_refused(state_machine: str) -> None:
+    status, body = call("POST", "/environments", {"name": "anonymous"}, caller=None)
+    assert status == 403 and "identity" in body["message"]
+    assert call("GET", "/environments")[1] == {"environments": []}
+
+
+def test_each_caller_has_a_limit_of_running_environments(state_machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_ENVIRONMENTS_PER_CALLER", "1")
+    settings.cache_clear()
+    assert call("POST", "/environments", {"name": "one"})[0] == 202
+    status, body = call("POST", "/environments", {"name": "two"})
+    assert status == 403 and "MaxEnvironmentsPerCaller is 1" in body["message"] and "one" in body["message"]
+    assert call("POST", "/environments", {"name": "two"}, caller=BOB)[0] == 202  # another person's own limit
+
+
+def test_the_token_is_read_by_the_environments_name_and_logged(state_machine: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    call("POST", "/environments", {"name": "demo"})
+    status, body = call("GET", "/environments/demo/token")
+    assert status == 409 and "no token" in body["message"]  # not provisioned yet
+    secrets = boto3.client("secretsmanager")
+    real = secrets.create_secret(Name="neuronlab/demo/jupyter-token", SecretString="the-token")["ARN"]
+    secrets.create_secret(Name="neuronlab/other/jupyter-token", SecretString="someone-elses")
+    # a record pointing elsewhere changes nothing: the secret's name comes from the environment's name
+    boto3.resource("dynamodb").Table(settings().environments_table).update_item(
+        Key={"name": "demo"}, UpdateExpression="SET tokenSecretArn = :a",
+        ExpressionAttributeValues={":a": real.replace("demo", "other")})
+    logged: list[tuple[str, dict]] = []
+    monkeypatch.setattr(environments.logger, "info", lambda message, extra: logged.append((message, extra)))
+    assert call("GET", "/environments/demo/token") == (200, {"token": "the-token"})
+    assert ("token read", {"environment": "demo", "caller": ALICE}) in logged
+
+
+def test_a_duration_too_small_for_dynamodb_is_rounded_not_a_500(state_machine: str) -> None:
+    """Found by the fuzz: graceMinutes 6e-274 made DynamoDB's number type underflow (a 500)."""
+    status, body = call("POST", "/environments", {"name": "tiny", "graceMinutes": 6.05915560185398e-274})
+    assert status == 202 and body["idlePolicy"]["grace_minutes"] == 0
+    status, body = call("POST", "/environments", {"name": "tinier", "idleMinutes": 1e-200})
+    assert status == 400 and body["details"] == ["idleMinutes: Input should be greater than 0"]

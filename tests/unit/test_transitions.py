@@ -13,7 +13,7 @@ from orchestrator.domain.transitions import ALLOWED_FROM, WHAT_NEXT
 from orchestrator.handlers import api
 from orchestrator.models.environment import EnvironmentState as S
 from orchestrator.settings import settings
-from tests.helpers import FakeContext, proxy_event
+from tests.helpers import ALICE, FakeContext, proxy_event
 
 COMMANDS = {"start": ("POST", "/environments/{name}/start"), "stop": ("POST", "/environments/{name}/stop"),
             "delete": ("DELETE", "/environments/{name}")}
@@ -54,7 +54,8 @@ def test_from_every_state_the_environment_can_reach_zero_cost_and_come_back() ->
 
 
 def put(state: str) -> None:
-    record: dict[str, Any] = {"name": "demo", "state": state, "instanceType": "inf2.xlarge", "allowCidrs": [],
+    record: dict[str, Any] = {"name": "demo", "state": state, "owner": ALICE, "instanceType": "inf2.xlarge",
+                              "allowCidrs": [],
                               "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest",
                               "updatedAt": "2026-11-27T00:00:00+00:00", "createdAt": "2026-11-27T00:00:00+00:00"}
     boto3.resource("dynamodb").Table(settings().environments_table).put_item(Item=record)

@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
@@ -67,7 +66,7 @@ def nothing_billed_without_reason(request: pytest.FixtureRequest) -> Iterator[No
 
 
 def start(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
-    response = requests.post(f"{cloud.api.url}/environments", json=body, timeout=30)
+    response = cloud.http().post(f"{cloud.api.url}/environments", json=body, timeout=30)
     assert response.status_code == 202, response.text
     return response.json()
 
@@ -80,7 +79,7 @@ def wait(cloud: LocalCloud, execution_arn: str) -> tuple[dict[str, Any], dict[st
         execution = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             name = json.loads(execution["input"])["name"]
-            record = requests.get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+            record = cloud.http().get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
             return execution, record, time.monotonic() - begin
         time.sleep(0.3)
     raise AssertionError(f"execution still running after {EXECUTION_DEADLINE_S} s: {execution_arn}")

@@ -8,7 +8,6 @@ import time
 
 import boto3
 import pytest
-import requests
 
 from localcloud import iam
 from localcloud.cloud import REGION, LocalCloud
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def doctor(cloud: LocalCloud) -> dict[str, dict]:
-    target = Target(api_url=cloud.api.url, region=REGION, aws_endpoint=cloud.aws_endpoint, sign=False)
+    target = Target(api_url=cloud.api.url, region=REGION, aws_endpoint=cloud.aws_endpoint, person=cloud.person("you"))
     return {check.name: check.__dict__ for check in Doctor(target, local=True).run()}
 
 
@@ -54,17 +53,17 @@ def test_doctor_knows_every_call_the_functions_make(cloud: LocalCloud) -> None:
     assert execution["status"] == "SUCCEEDED"
     invoke = boto3.client("lambda").invoke
     invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
-    assert requests.post(f"{cloud.api.url}/environments/lifecycle/stop", timeout=30).status_code == 200
-    again = requests.post(f"{cloud.api.url}/environments/lifecycle/start", json={"benchmark": False}, timeout=30)
+    assert cloud.http().post(f"{cloud.api.url}/environments/lifecycle/stop", timeout=30).status_code == 200
+    again = cloud.http().post(f"{cloud.api.url}/environments/lifecycle/start", json={"benchmark": False}, timeout=30)
     assert wait(cloud, again.json()["executionArn"])[0]["status"] == "SUCCEEDED"
     for query in ({"model": "noop"}, {"environment": "lifecycle"}):
-        assert requests.get(f"{cloud.api.url}/benchmarks", params=query, timeout=30).status_code == 200
-    assert requests.delete(f"{cloud.api.url}/environments/lifecycle", timeout=30).status_code in (200, 202)
+        assert cloud.http().get(f"{cloud.api.url}/benchmarks", params=query, timeout=30).status_code == 200
+    assert cloud.http().delete(f"{cloud.api.url}/environments/lifecycle", timeout=30).status_code in (200, 202)
     time.sleep(1)
     invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
 
     # Then every action a function's role was checked for is on doctor's list for that function
-    target = Target(api_url=cloud.api.url, region=REGION, aws_endpoint=cloud.aws_endpoint, sign=False)
+    target = Target(api_url=cloud.api.url, region=REGION, aws_endpoint=cloud.aws_endpoint, person=cloud.person("you"))
     probe = Doctor(target, local=True)
     list(probe.stack())
     listed = permissions.calls(probe._deployment())

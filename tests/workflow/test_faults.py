@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
@@ -24,7 +23,7 @@ SETTLE_DEADLINE_S = 120
 
 
 def record(cloud: LocalCloud, name: str) -> dict[str, Any]:
-    return requests.get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+    return cloud.http().get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
 
 
 def reconcile(cloud: LocalCloud) -> list[dict[str, Any]]:
@@ -124,7 +123,7 @@ def abort_in(state: str) -> Callable[[LocalCloud, str, str], None]:
 def request_in(state: str, method: str, path: str) -> Callable[[LocalCloud, str, str], None]:
     def during(cloud: LocalCloud, name: str, execution: str) -> None:
         entered(execution, state)
-        response = requests.request(method, f"{cloud.api.url}/environments/{name}{path}", timeout=60)
+        response = cloud.http().request(method, f"{cloud.api.url}/environments/{name}{path}", timeout=60)
         assert response.status_code in (200, 202), response.text
     return during
 

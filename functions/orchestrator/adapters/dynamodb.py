@@ -12,6 +12,10 @@ from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import table
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+from orchestrator.observability import logger
+
+# Who changed a record when no API caller did: the workflow, the idle sweep, the reconciler.
+SYSTEM = "neuronlab"
 
 
 def _to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +74,11 @@ class EnvironmentStore:
             raise
 
     def transition(self, name: str, expected: set[str], changes: dict[str, Any],
-                   remove: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Set `changes` only if the record's state is one of `expected`; two writers cannot both win."""
+                   remove: tuple[str, ...] = (), by: str = SYSTEM) -> dict[str, Any]:
+        """Set `changes` only if the record's state is one of `expected`; two writers cannot both win.
+        A change of state records who made it (`updatedBy`: the API's caller, or NeuronLab itself)."""
+        if "state" in changes:
+            changes = {**changes, "updatedBy": by}
         values = _to_item(changes)
         names = {f"#{k}": k for k in [*values, *remove, "state"]}
         update = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
@@ -95,6 +102,8 @@ class EnvironmentStore:
             raise EnvironmentConflict(
                 f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}", state
             ) from None
+        if "state" in changes:
+            logger.info("state change", extra={"environment": name, "state": changes["state"], "by": by})
         return _from_item(response["Attributes"])
 
 

@@ -25,6 +25,10 @@ def ensure_token_secret(name: str, environment: str) -> str:
     return created["ARN"]
 
 
+def read(name: str) -> str:
+    return client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+
+
 def delete(secret_id: str) -> None:
     """The token of a deleted environment has no further use: no recovery window."""
     try:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from fnmatch import fnmatchcase
 from typing import Any
 
-from orchestrator.adapters import stepfunctions
+from orchestrator.adapters import secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore
 from orchestrator.domain import instance_types
-from orchestrator.domain.provisioning import environment_store, now_iso
+from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
-from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, WorkflowNotStarted
+from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
 from orchestrator.models.environment import EnvironmentState, StartRequest
+from orchestrator.observability import logger
 from orchestrator.settings import settings
 
 # Fields only the workflow needs; never returned by the API.
@@ -21,6 +23,24 @@ _PRIVATE = ("benchmarkTaskToken",)
 
 def public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _PRIVATE}
+
+
+def is_admin(caller: str) -> bool:
+    """AdminPrincipals: ARN patterns (fnmatch, e.g. arn:aws:sts::111122223333:assumed-role/Admin/*)."""
+    return any(fnmatchcase(caller, pattern) for pattern in settings().admin_principals.split(",") if pattern)
+
+
+def _may_act(record: dict[str, Any], caller: str) -> bool:
+    return record.get("owner") == caller or is_admin(caller)
+
+
+def owned(name: str, caller: str, action: str) -> dict[str, Any]:
+    """The record, if the caller owns it or is an admin; NotOwner (a 403 naming the owner) otherwise."""
+    record = environment_store().get(name)
+    if not _may_act(record, caller):
+        owner = record.get("owner") or "nobody (it predates owners)"
+        raise NotOwner(f"environment {name!r} belongs to {owner}; only its owner or an admin may {action} it")
+    return record
 
 
 def _caller_cidr(source_ip: str | None) -> list[str]:
@@ -37,7 +57,7 @@ def _caller_cidr(source_ip: str | None) -> list[str]:
 RUNNING = {EnvironmentState.PROVISIONING, EnvironmentState.READY, EnvironmentState.STOPPING}
 
 
-def _within_limits(request: StartRequest) -> None:
+def _within_limits(request: StartRequest, caller: str) -> None:
     """The deployment's limits; a request beyond one is refused naming it (a 403, before anything is created)."""
     config = settings()
     allowed = [t for t in config.allowed_instance_types.split(",") if t]
@@ -47,17 +67,26 @@ def _within_limits(request: StartRequest) -> None:
     if request.benchmark and request.benchmark_seconds > config.max_benchmark_seconds:
         raise LimitExceeded(f"benchmarkSeconds: {request.benchmark_seconds} is over this deployment's "
                             f"MaxBenchmarkSeconds ({config.max_benchmark_seconds})")
-    running = [r["name"] for r in environment_store().list() if r["state"] in RUNNING and r["name"] != request.name]
-    if len(running) >= config.max_running_environments:
-        raise LimitExceeded(f"{len(running)} environments are running ({', '.join(sorted(running))}); this "
-                            f"deployment's MaxRunningEnvironments is {config.max_running_environments}: stop one first")
+    others = [r for r in environment_store().list() if r["state"] in RUNNING and r["name"] != request.name]
+    yours = sorted(r["name"] for r in others if r.get("owner") == caller)
+    if len(yours) >= config.max_environments_per_caller:
+        raise LimitExceeded(f"you have {len(yours)} environments running ({', '.join(yours)}); this deployment's "
+                            f"MaxEnvironmentsPerCaller is {config.max_environments_per_caller}: stop one first")
+    if len(others) >= config.max_running_environments:
+        raise LimitExceeded(f"{len(others)} environments are running; this deployment's MaxRunningEnvironments is "
+                            f"{config.max_running_environments}: stop one first")
 
 
-def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
-    """Record the environment as PROVISIONING and start the workflow (cold or warm start)."""
+def start(request: StartRequest, caller: str, source_ip: str | None) -> dict[str, Any]:
+    """Record the environment as PROVISIONING and start the workflow (cold or warm start). A new name becomes
+    the caller's; a known one starts again only for its owner or an admin."""
     config = settings()
     instance_types.lookup(request.instance_type)
-    _within_limits(request)
+    existing = environment_store().find(request.name)
+    if existing is not None and not _may_act(existing, caller):
+        raise EnvironmentConflict(f"environment name {request.name!r} is in use by "
+                                  f"{existing.get('owner') or 'an environment without an owner'}; choose another name")
+    _within_limits(request, caller)
     image = request.image or config.default_image
     if not image:
         raise InvalidRequest("image: required (no default image is configured for this deployment)")
@@ -71,11 +100,10 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
               "allowCidrs": cidrs, "warmPool": request.warm_pool,
               "idlePolicy": {k: v for k, v in policy.items() if v is not None},
               "updatedAt": stamp}
-    existing = store.find(request.name)
     if existing is None:
-        store.create({"name": request.name, "createdAt": stamp, **fields})
+        store.create({"name": request.name, "owner": caller, "createdAt": stamp, "updatedBy": caller, **fields})
     elif existing["state"] in ALLOWED_FROM["start"]:
-        store.transition(request.name, ALLOWED_FROM["start"], fields, remove=("failureReason",))
+        store.transition(request.name, ALLOWED_FROM["start"], fields, remove=("failureReason",), by=caller)
     else:
         raise EnvironmentConflict(f"environment {request.name!r} is {existing['state']}; it can start only when "
                                   f"{' or '.join(sorted(ALLOWED_FROM['start']))}", existing["state"])
@@ -105,12 +133,23 @@ def start(request: StartRequest, source_ip: str | None) -> dict[str, Any]:
                                    {"executionArn": execution_arn, "updatedAt": now_iso()}))
 
 
-def get(name: str) -> dict[str, Any]:
-    return public(environment_store().get(name))
+def get(name: str, caller: str) -> dict[str, Any]:
+    return public(owned(name, caller, "see"))
 
 
-def list_all() -> list[dict[str, Any]]:
-    return [public(r) for r in environment_store().list()]
+def list_for(caller: str) -> list[dict[str, Any]]:
+    """The caller's environments; every environment for an admin."""
+    return [public(r) for r in environment_store().list() if _may_act(r, caller)]
+
+
+def token(name: str, caller: str) -> str:
+    """The notebook's token, read from the secret named after the environment (never from an ARN on a record);
+    every read is logged with its caller."""
+    record = owned(name, caller, "read the token of")
+    if record["state"] in (EnvironmentState.DELETING, EnvironmentState.DELETED) or "tokenSecretArn" not in record:
+        raise EnvironmentConflict(f"environment {name!r} has no token ({record['state']})", record["state"])
+    logger.info("token read", extra={"environment": name, "caller": caller})
+    return secrets.read(names_for(name).token_secret)
 
 
 def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,

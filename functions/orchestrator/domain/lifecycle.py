@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.adapters import capacity, cloudformation, events, secrets, stepfunctions
-from orchestrator.adapters.dynamodb import activity_report
+from orchestrator.adapters.dynamodb import SYSTEM, activity_report
 from orchestrator.domain import provisioning
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
 from orchestrator.domain.names import GROUP_PREFIX
@@ -46,34 +46,36 @@ def _abort_start(record: dict[str, Any], why: str) -> None:
 
 
 def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
-         final: EnvironmentState = EnvironmentState.STOPPED) -> dict[str, Any]:
+         final: EnvironmentState = EnvironmentState.STOPPED, by: str = SYSTEM) -> dict[str, Any]:
     """READY (or a start in flight, or a stop that died halfway) -> STOPPING -> STOPPED (or UNHEALTHY):
-    nothing billed by the hour stays running."""
+    nothing billed by the hour stays running. `by`: who asked (the API's caller, or NeuronLab itself)."""
     store = environment_store()
     _abort_start(store.get(name), f"stopped: {reason}")
-    store.transition(name, ALLOWED_FROM["stop"], {"state": EnvironmentState.STOPPING, "updatedAt": now_iso()})
+    store.transition(name, ALLOWED_FROM["stop"], {"state": EnvironmentState.STOPPING, "updatedAt": now_iso()},
+                     by=by)
     names = names_for(name)
     try:
         # a start aborted early may not have created the service or the group yet
         capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
     except Exception as error:
         store.transition(name, ALLOWED_FROM["stopped"], {
-            "state": EnvironmentState.FAILED, "failureReason": f"stop failed: {error}", "updatedAt": now_iso()})
+            "state": EnvironmentState.FAILED, "failureReason": f"stop failed: {error}", "updatedAt": now_iso()},
+            by=by)
         raise
     record = store.transition(name, ALLOWED_FROM["stopped"], {
         "state": final, "stopReason": reason, "stopEvidence": _plain(evidence or {}), "stoppedAt": now_iso(),
-        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"))
+        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"), by=by)
     events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
     return record
 
 
-def delete(name: str) -> dict[str, Any]:
+def delete(name: str, by: str = SYSTEM) -> dict[str, Any]:
     """Tear the environment down: its group force-deleted (protected instances included), then its stack.
     /home (EFS) is retained by the template and its id kept on the record; the token is deleted."""
     store = environment_store()
     _abort_start(store.get(name), "deleted")
     store.transition(name, ALLOWED_FROM["delete"], {"state": EnvironmentState.DELETING,
-                                                    "deleteRequestedAt": now_iso(), "updatedAt": now_iso()})
+                                                    "deleteRequestedAt": now_iso(), "updatedAt": now_iso()}, by=by)
     names = names_for(name)
     try:
         home = cloudformation.describe(names.stack).outputs.get("FileSystemId")
@@ -81,7 +83,8 @@ def delete(name: str) -> dict[str, Any]:
         cloudformation.delete(names.stack, settings().environment_stack_role_arn)
     except Exception as error:
         store.transition(name, {EnvironmentState.DELETING}, {
-            "state": EnvironmentState.FAILED, "failureReason": f"delete failed: {error}", "updatedAt": now_iso()})
+            "state": EnvironmentState.FAILED, "failureReason": f"delete failed: {error}", "updatedAt": now_iso()},
+            by=by)
         raise
     if home:
         store.transition(name, {EnvironmentState.DELETING}, {"retainedFileSystemId": home})

@@ -1,18 +1,26 @@
-"""REST API (API Gateway, AWS_IAM auth): environments and benchmark history."""
+"""REST API (API Gateway, AWS_IAM auth): environments and benchmark history.
+
+Bodies, path and query parameters are validated by the resolver from the models in the signatures, and
+every response against its declared model; the same models make the OpenAPI document (GET /openapi.json,
+committed as docs/openapi.json). The caller is the IAM principal API Gateway authenticated: an
+environment is its owner's, or an admin's (AdminPrincipals).
+"""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
-from pydantic import ValidationError
 
 from orchestrator.domain import environments, lifecycle
 from orchestrator.domain.transitions import WHAT_NEXT
@@ -21,22 +29,56 @@ from orchestrator.errors import (
     EnvironmentNotFound,
     InvalidRequest,
     LimitExceeded,
+    NotOwner,
     WorkflowNotStarted,
 )
-from orchestrator.models.environment import RestartRequest, StartCommand, StartRequest
+from orchestrator.models.benchmark import Backend, BenchmarkPage
+from orchestrator.models.environment import (
+    ENVIRONMENT_NAME_PATTERN,
+    Environment,
+    EnvironmentList,
+    ErrorBody,
+    RestartRequest,
+    StartCommand,
+    StartRequest,
+    Token,
+)
 from orchestrator.observability import lambda_entry, logger
 from orchestrator.settings import settings
 
-app = APIGatewayRestResolver()
+# A response that does not match its model is our bug: a 500, never a silently wrong body.
+app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
 
 MAX_PAGE = 100
 # A client that retries a start with the same clientToken (timeout, lost response) within this window
 # gets the first attempt's answer instead of a 409 caused by that attempt.
 START_IDEMPOTENCY_SECONDS = 300
 
+Name = Annotated[str, Path(pattern=ENVIRONMENT_NAME_PATTERN, description="the environment's name")]
+
+_WHY = {400: "invalid input: the message or details name the field and the rule",
+        403: "not signed, not allowed by IAM, not the owner, or beyond a deployment limit",
+        404: "no such environment", 409: "the environment's state does not allow this now (the message says "
+                                          "what to do next)",
+        429: "throttled (API Gateway)", 503: "the workflow could not start; the record is FAILED with the reason"}
+
+
+def _errors(*codes: int) -> dict[int, Any]:
+    """The error responses a route declares: all of the one ErrorBody shape."""
+    return {code: {"description": _WHY[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
+            for code in sorted({400, 403, 429, *codes})}
+
+
+def _caller() -> str:
+    """The principal API Gateway authenticated (AWS_IAM): requestContext.identity.userArn."""
+    arn = app.current_event.request_context.identity.user_arn
+    if not arn:  # API Gateway never invokes us unsigned; a direct invoke without identity is refused
+        raise NotOwner("the request carries no caller identity (it must come through the API, SigV4-signed)")
+    return arn
+
 
 def _start(command: StartCommand) -> dict[str, Any]:
-    return environments.start(command.request, command.source_ip)
+    return environments.start(command.request, command.caller, command.source_ip)
 
 
 @lru_cache(maxsize=4)
@@ -49,21 +91,23 @@ def _idempotent_start(table_name: str) -> Any:
 
 
 def _error(status: int, message: str, details: list[str] | None = None) -> Response:
-    body: dict[str, Any] = {"message": message}
-    if details:
-        body["details"] = details
+    body = ErrorBody(message=message, details=details).model_dump(exclude_none=True)
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@app.exception_handler(ValidationError)
-def _invalid_body(error: ValidationError) -> Response:
-    details = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()]
+def _field(loc: tuple[Any, ...]) -> str:
+    """('body', 'allowCidrs', 0) -> allowCidrs.0: the field as the client wrote it."""
+    return ".".join(str(p) for p in loc[1:]) or loc[0]
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_input(error: RequestValidationError) -> Response:
+    details = []
+    for e in error.errors():
+        if e["type"] == "json_invalid":
+            return _error(400, f"body: not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})")
+        details.append(f"{_field(tuple(e['loc']))}: {e['msg']}")
     return _error(400, "invalid request", details)
-
-
-@app.exception_handler(json.JSONDecodeError)
-def _not_json(error: json.JSONDecodeError) -> Response:
-    return _error(400, f"body: not valid JSON ({error.msg})")
 
 
 @app.exception_handler(InvalidRequest)
@@ -73,6 +117,11 @@ def _invalid(error: InvalidRequest) -> Response:
 
 @app.exception_handler(LimitExceeded)
 def _over_limit(error: LimitExceeded) -> Response:
+    return _error(403, str(error))
+
+
+@app.exception_handler(NotOwner)
+def _not_owner(error: NotOwner) -> Response:
     return _error(403, str(error))
 
 
@@ -92,73 +141,111 @@ def _not_started(error: WorkflowNotStarted) -> Response:
     return _error(503, str(error))
 
 
-@app.post("/environments")
-def start_environment() -> Response:
-    body = app.current_event.json_body
-    if not isinstance(body, dict):
-        raise InvalidRequest("body: must be a JSON object")
-    return _accepted(StartRequest.model_validate(body))
-
-
-@app.post("/environments/<name>/start")
-def restart_environment(name: str) -> Response:
-    """Start a known environment again (warm path when stopped), with its recorded settings."""
-    body = app.current_event.json_body if app.current_event.body else {}
-    if not isinstance(body, dict):
-        raise InvalidRequest("body: must be a JSON object")
-    return _accepted(RestartRequest.model_validate(body).applied_to(environments.get(name)))
-
-
-def _accepted(request: StartRequest) -> Response:
-    command = StartCommand(request=request, source_ip=app.current_event.request_context.identity.source_ip)
+def _accepted(request: StartRequest) -> Response[Environment]:
+    caller = _caller()
+    command = StartCommand(request=request, caller=caller,
+                           source_ip=app.current_event.request_context.identity.source_ip)
     table = settings().idempotency_table
     idempotent = table and command.request.client_token
     record = _idempotent_start(table)(command=command) if idempotent else _start(command)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
 
 
-@app.get("/environments")
-def list_environments() -> dict[str, Any]:
-    return {"environments": environments.list_all()}
+@app.post("/environments", responses={202: {"description": "recorded as PROVISIONING; the workflow runs"},
+                                      **_errors(409, 503)})
+def start_environment(request: Annotated[StartRequest, Body()]) -> Response[Environment]:
+    """Start a new environment (or start again one of yours that is stopped or failed)."""
+    return _accepted(request)
 
 
-@app.post("/environments/<name>/stop")
-def stop_environment(name: str) -> dict[str, Any]:
+@app.post("/environments/<name>/start",
+          responses={202: {"description": "recorded as PROVISIONING; the workflow runs"}, **_errors(404, 409, 503)})
+def restart_environment(name: Name,
+                        changes: Annotated[RestartRequest | None, Body()] = None) -> Response[Environment]:
+    """Start a known environment again (warm path when stopped), with its recorded settings."""
+    record = environments.owned(name, _caller(), "start")
+    return _accepted((changes or RestartRequest()).applied_to(record))
+
+
+@app.get("/environments", responses={200: {"description": "your environments"}, **_errors()})
+def list_environments() -> EnvironmentList:
+    """Your environments (every environment for an admin)."""
+    return EnvironmentList.model_validate({"environments": environments.list_for(_caller())})
+
+
+@app.post("/environments/<name>/stop", responses={200: {"description": "STOPPED"}, **_errors(404, 409)})
+def stop_environment(name: Name) -> Environment:
     """Scale to zero now; /home and the token stay for the next start."""
-    return environments.public(lifecycle.stop(name, "stopped on request"))
+    caller = _caller()
+    environments.owned(name, caller, "stop")
+    return Environment.model_validate(environments.public(lifecycle.stop(name, "stopped on request", by=caller)))
 
 
-@app.delete("/environments/<name>")
-def delete_environment(name: str) -> Response:
+@app.delete("/environments/<name>", responses={202: {"description": "DELETING until the stack is gone"},
+                                               **_errors(404, 409)})
+def delete_environment(name: Name) -> Response[Environment]:
     """Tear the environment's stacks down (DELETING until the stack is gone, then DELETED)."""
-    record = environments.public(lifecycle.delete(name))
+    caller = _caller()
+    environments.owned(name, caller, "delete")
+    record = Environment.model_validate(environments.public(lifecycle.delete(name, by=caller)))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
 
 
-@app.get("/environments/<name>")
-def get_environment(name: str) -> dict[str, Any]:
-    return environments.get(name)
+@app.get("/environments/<name>", responses={200: {"description": "the environment"}, **_errors(404)})
+def get_environment(name: Name) -> Environment:
+    return Environment.model_validate(environments.get(name, _caller()))
 
 
-@app.get("/benchmarks")
-def benchmark_history() -> dict[str, Any]:
-    query = app.current_event.query_string_parameters or {}
-    try:
-        limit = int(query.get("limit", "50"))
-    except ValueError:
-        raise InvalidRequest("limit: must be an integer") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest(f"limit: must be between 1 and {MAX_PAGE}")
-    if query.get("backend") not in (None, "neuron", "cuda", "cpu"):
-        raise InvalidRequest("backend: must be one of neuron, cuda, cpu")
-    items, next_token = environments.history(
-        model=query.get("model"), instance_type=query.get("instanceType"), backend=query.get("backend"),
-        environment=query.get("environment"), limit=limit, next_token=query.get("nextToken"),
-    )
-    return {"benchmarks": items, "nextToken": next_token}
+@app.get("/environments/<name>/token", responses={200: {"description": "the token"}, **_errors(404, 409)})
+def get_token(name: Name) -> Token:
+    """The notebook's JupyterLab token (each read is logged with its caller)."""
+    return Token(token=environments.token(name, _caller()))
+
+
+@app.get("/benchmarks", responses={200: {"description": "a page of runs"}, **_errors()})
+def benchmark_history(
+    model: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    instance_type: Annotated[str | None, Query(alias="instanceType", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+                                               max_length=64)] = None,
+    backend: Annotated[Backend | None, Query()] = None,
+    environment: Annotated[str | None, Query(pattern=ENVIRONMENT_NAME_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=4096)] = None,
+) -> BenchmarkPage:
+    """Benchmark history, newest first: one series (model, instanceType and backend), an environment, or all."""
+    items, token = environments.history(model=model, instance_type=instance_type, backend=backend,
+                                        environment=environment, limit=limit, next_token=next_token)
+    return BenchmarkPage(benchmarks=items, next_token=token)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    return openapi_document()
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """This API's OpenAPI document, generated from the routes and models above (docs/openapi.json).
+    Invalid input is a 400 in our error shape and a response that breaks its model is a bug, not part of the
+    contract, so the resolver's generic 422 and 500 entries are dropped."""
+    document = json.loads(app.get_openapi_json_schema(
+        title="NeuronLab API", version="1", summary="JupyterLab with the AWS Neuron SDK, benchmarked, on demand",
+        security_schemes={"sigv4": APIKey.model_validate({
+            "in": "header", "name": "Authorization",
+            "description": "AWS SigV4 (service execute-api): API Gateway's AWS_IAM auth"})},
+        security=[{"sigv4": []}],
+    ))
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+            operation["responses"].pop("500", None)
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        document["components"]["schemas"].pop(unused, None)
+    return document
 
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.append_keys(path=event.get("path"))
+    logger.append_keys(path=event.get("path"),
+                       caller=(event.get("requestContext") or {}).get("identity", {}).get("userArn"))
     return app.resolve(event, context)

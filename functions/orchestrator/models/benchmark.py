@@ -6,7 +6,7 @@ This module imports nothing but pydantic so the harness container can ship it un
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -93,3 +93,12 @@ class BenchmarkResult(BaseModel):
     def series(self) -> str:
         """The history a run is compared with: same model on the same hardware and backend."""
         return f"{self.model}#{self.instance_type}#{self.backend}"
+
+
+class BenchmarkPage(BaseModel):
+    """GET /benchmarks: stored runs, newest first, and the token of the next page (None on the last)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    benchmarks: list[dict[str, Any]]
+    next_token: str | None = Field(default=None, alias="nextToken")

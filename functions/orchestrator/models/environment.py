@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class EnvironmentState(StrEnum):
@@ -22,9 +30,8 @@ class EnvironmentState(StrEnum):
 
 
 # Becomes part of stack, cluster and secret names: lower case, digits, hyphens, 3-32 characters.
-EnvironmentName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
-]
+ENVIRONMENT_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"
+EnvironmentName = Annotated[str, StringConstraints(pattern=ENVIRONMENT_NAME_PATTERN)]
 
 
 def _ipv4_cidr(value: str) -> str:
@@ -45,6 +52,15 @@ WIDEST_PREFIX = 8
 # A model name from the Hugging Face hub, a path under /home, or random:NAME / noop; it ends up on a command line.
 BenchmarkModel = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                                   pattern=r"^[A-Za-z0-9/][A-Za-z0-9._:/-]*$")]
+
+
+def _thousandths(value: Any) -> Any:
+    """Durations are kept to 0.001 of their unit: DynamoDB stores no number below 1e-130."""
+    return round(value, 3) if isinstance(value, float) else value
+
+
+# minutes or hours, rounded before the bounds are checked (so 1e-200 minutes is 0, and refused where > 0 is due)
+Duration = Annotated[float, BeforeValidator(_thousandths)]
 
 
 class StartRequest(BaseModel):
@@ -68,10 +84,10 @@ class StartRequest(BaseModel):
     benchmark_gate: bool = Field(default=False, alias="benchmarkGate",
                                  description="a failed benchmark fails the start (and releases the compute); "
                                              "otherwise the environment stays READY with the failure recorded")
-    idle_minutes: float = Field(default=60.0, alias="idleMinutes", gt=0, le=7 * 24 * 60)
-    grace_minutes: float = Field(default=10.0, alias="graceMinutes", ge=0, le=24 * 60)
-    max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
-    warning_minutes: float = Field(default=10.0, alias="warningMinutes", ge=0, le=24 * 60)
+    idle_minutes: Duration = Field(default=60.0, alias="idleMinutes", gt=0, le=7 * 24 * 60)
+    grace_minutes: Duration = Field(default=10.0, alias="graceMinutes", ge=0, le=24 * 60)
+    max_lifetime_hours: Duration | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
+    warning_minutes: Duration = Field(default=10.0, alias="warningMinutes", ge=0, le=24 * 60)
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 
@@ -96,10 +112,10 @@ class RestartRequest(BaseModel):
     benchmark_model: BenchmarkModel | None = Field(default=None, alias="benchmarkModel")
     benchmark_seconds: int | None = Field(default=None, alias="benchmarkSeconds", ge=1, le=3600)
     benchmark_gate: bool | None = Field(default=None, alias="benchmarkGate")
-    idle_minutes: float | None = Field(default=None, alias="idleMinutes", gt=0, le=7 * 24 * 60)
-    grace_minutes: float | None = Field(default=None, alias="graceMinutes", ge=0, le=24 * 60)
-    max_lifetime_hours: float | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
-    warning_minutes: float | None = Field(default=None, alias="warningMinutes", ge=0, le=24 * 60)
+    idle_minutes: Duration | None = Field(default=None, alias="idleMinutes", gt=0, le=7 * 24 * 60)
+    grace_minutes: Duration | None = Field(default=None, alias="graceMinutes", ge=0, le=24 * 60)
+    max_lifetime_hours: Duration | None = Field(default=None, alias="maxLifetimeHours", gt=0, le=24 * 30)
+    warning_minutes: Duration | None = Field(default=None, alias="warningMinutes", ge=0, le=24 * 60)
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 
     def applied_to(self, record: dict) -> StartRequest:
@@ -121,25 +137,50 @@ class StartCommand(BaseModel):
     """A start request with its caller: the unit the API makes idempotent."""
 
     request: StartRequest
+    caller: str
     source_ip: str | None = None
 
 
-class Environment(BaseModel):
-    """The environments table item. Every environment has exactly one, always in a defined state."""
+def _absent(value: Any) -> bool:
+    """An attribute the record does not have is left out of the answer, not null."""
+    return value is None
 
-    model_config = ConfigDict(populate_by_name=True)
+
+class Environment(BaseModel):
+    """An environment as the API shows it: the environments table item without what only the workflow reads.
+    Every environment has exactly one, always in a defined state."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
 
     name: str
     state: EnvironmentState
-    instance_type: str = Field(alias="instanceType")
-    image: str
-    image_digest: str | None = Field(default=None, alias="imageDigest")
+    owner: str | None = Field(default=None, exclude_if=_absent,
+                              description="the IAM principal that created it (absent on records from before owners "
+                                          "were recorded: admins only)")
+    instance_type: str | None = Field(default=None, exclude_if=_absent, alias="instanceType")
+    image: str | None = Field(default=None, exclude_if=_absent)
+    image_digest: str | None = Field(default=None, exclude_if=_absent, alias="imageDigest")
     allow_cidrs: list[str] = Field(default_factory=list, alias="allowCidrs")
-    stack_name: str | None = Field(default=None, alias="stackName")
-    url: str | None = None
-    token_secret_arn: str | None = Field(default=None, alias="tokenSecretArn")
-    execution_arn: str | None = Field(default=None, alias="executionArn")
-    failure_reason: str | None = Field(default=None, alias="failureReason")
-    last_benchmark: dict | None = Field(default=None, alias="lastBenchmark")
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
+    url: str | None = Field(default=None, exclude_if=_absent)
+    execution_arn: str | None = Field(default=None, exclude_if=_absent, alias="executionArn")
+    failure_reason: str | None = Field(default=None, exclude_if=_absent, alias="failureReason")
+    last_benchmark: dict[str, Any] | None = Field(default=None, exclude_if=_absent, alias="lastBenchmark")
+    created_at: str | None = Field(default=None, exclude_if=_absent, alias="createdAt")
+    updated_at: str | None = Field(default=None, exclude_if=_absent, alias="updatedAt")
+    updated_by: str | None = Field(default=None, exclude_if=_absent, alias="updatedBy",
+                                   description="who made the last change of state")
+
+
+class EnvironmentList(BaseModel):
+    environments: list[Environment]
+
+
+class Token(BaseModel):
+    token: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers, the gateway's own (auth, throttling) included."""
+
+    message: str = Field(description="what is wrong, naming the field and the rule, or what to do next")
+    details: list[str] | None = Field(default=None, description="one entry per invalid field: 'field: rule'")

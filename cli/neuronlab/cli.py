@@ -9,6 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import requests
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -46,7 +47,10 @@ def _target(use_local: bool) -> Target:
 
 
 def _benchmark_table(item: dict[str, Any]) -> Table:
-    table = Table(title=f"Benchmark {item['model']} on {item['instance_type']} ({item['backend']})")
+    on_cpu = item["backend"] == "cpu"
+    table = Table(title=f"Benchmark {escape(item['model'])} on {item['instance_type']} ({item['backend']})",
+                  caption="measured on this machine's CPU, not on the instance's accelerator: not priced"
+                  if on_cpu else None)
     table.add_column("metric")
     table.add_column("value", justify="right")
     latency = item["latency_ms"]
@@ -56,7 +60,8 @@ def _benchmark_table(item: dict[str, Any]) -> Table:
             ("max |logit diff| vs CPU",
              f"{item['correctness']['max_abs_diff']:.3g}" if item.get("correctness") else "-"),
             ("verdict", str(item.get("verdict", "-"))),
-            ("cost / million", f"${item['cost_per_million_usd']:.2f}" if item.get("cost_per_million_usd") else "-")]
+            ("cost / million", f"${item['cost_per_million_usd']:.2f}" if item.get("cost_per_million_usd")
+             else "- (CPU run)" if on_cpu else "-")]
     for name, value in rows:
         table.add_row(name, value)
     return table
@@ -198,6 +203,41 @@ def delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="Do not as
 
 
 @app.command()
+def bench(
+    name: str,
+    model: Annotated[str | None, typer.Option(help="Model to run [the last benchmark's]")] = None,
+    seconds: Annotated[int, typer.Option(min=1, max=3600, help="Timed seconds per configuration")] = 30,
+    scenario: Annotated[str, typer.Option(help="latency, throughput (a sweep) or all")] = "latency",
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result and show it")] = False,
+    use_local: LocalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Benchmark a READY environment again (one run at a time); the result joins the history."""
+    if scenario not in ("latency", "throughput", "all"):
+        _fail(f"--scenario: {scenario!r} is not one of latency, throughput, all")
+    target = _target(use_local)
+    body = {"seconds": seconds, "scenario": scenario, **({"model": model} if model else {})}
+    record = _api(target, "POST", f"/environments/{name}/benchmarks", body=body)
+    run = record["benchmarkRun"]
+    if not wait:
+        _print_json(run) if as_json else out.print(
+            f"benchmark of {escape(run['model'])} started on {name} ({run['executionArn']}); the environment stays "
+            f"READY. Result: neuronlab history --environment {name}")
+        return
+    try:
+        execution = wait_for_execution(target, run["executionArn"], quiet=as_json)
+    except TimeoutError as error:
+        _fail(str(error))
+    record = _api(target, "GET", f"/environments/{name}")
+    failure = record.get("lastBenchmarkFailure")
+    if execution["status"] != "SUCCEEDED" or (failure and failure["at"] >= run["startedAt"]):
+        _fail(f"benchmark failed ({execution['status']}): {failure['reason'] if failure else 'see the workflow'}; "
+              f"{name} is {record['state']}")
+    latest = _api(target, "GET", "/benchmarks", params={"environment": name, "limit": "1"})["benchmarks"][0]
+    _print_json(latest) if as_json else out.print(_benchmark_table(latest))
+
+
+@app.command()
 def token(name: str, use_local: LocalOpt = False) -> None:
     """Print the environment's JupyterLab token (yours, or any for an admin; each read is logged)."""
     print(_api(_target(use_local), "GET", f"/environments/{name}/token")["token"])
@@ -259,6 +299,30 @@ def list_environments(use_local: LocalOpt = False, as_json: JsonOpt = False) -> 
     out.print(table)
 
 
+def _measured_on(item: dict[str, Any]) -> str:
+    """The instance type, and the backend where it is not the instance's accelerator (a CPU run on inf2)."""
+    return item["instance_type"] if item["backend"] == "neuron" else f"{item['instance_type']} {item['backend']}"
+
+
+def _history_table(items: list[dict[str, Any]], wide: bool) -> Table:
+    """At 80 columns the columns a person compares runs by; --wide adds where and what each run was."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0),
+                  caption="/s: inferences per second; p50, p99: latency in ms")
+    columns = ["started", *(["environment"] if wide else []), "model", "measured on", "/s", "p50", "p99",
+               "verdict", *(["$/M", "run"] if wide else [])]
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("/s", "p50", "p99", "$/M") else "left",
+                         no_wrap=column not in ("model", "environment"), overflow="fold")
+    for item in items:
+        started = item["started_at"][:19].replace("T", " ") if wide else item["started_at"][5:16].replace("T", " ")
+        cost = item.get("cost_per_million_usd")
+        table.add_row(started, *([escape(item.get("environment") or "")] if wide else []), escape(item["model"]),
+                      _measured_on(item), f"{item['throughput']:.1f}", f"{item['latency_ms']['p50']:.1f}",
+                      f"{item['latency_ms']['p99']:.1f}", item.get("verdict", ""),
+                      *([f"{cost:.2f}" if cost else "-", item.get("run_id", "")] if wide else []))
+    return table
+
+
 @app.command()
 def history(
     model: Annotated[str | None, typer.Option()] = None,
@@ -266,6 +330,7 @@ def history(
     backend: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    wide: Annotated[bool, typer.Option("--wide", help="Add environment, cost per million and run id")] = False,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -276,13 +341,7 @@ def history(
     if as_json:
         _print_json(items)
         return
-    table = Table("started", "environment", "model", "instance", "backend", "throughput/s", "p50 ms", "p99 ms",
-                  "verdict")
-    for item in items:
-        table.add_row(item["started_at"][:19], item.get("environment") or "", item["model"], item["instance_type"],
-                      item["backend"], f"{item['throughput']:.1f}", f"{item['latency_ms']['p50']:.1f}",
-                      f"{item['latency_ms']['p99']:.1f}", item.get("verdict", ""))
-    out.print(table)
+    out.print(_history_table(items, wide))
 
 
 # ------------------------------------------------------------------ LocalCloud

@@ -79,10 +79,12 @@ def _versions(backend: str) -> dict[str, str]:
     return versions
 
 
-def _hourly_price(args: argparse.Namespace) -> float | None:
+def _hourly_price(args: argparse.Namespace, backend: str) -> float | None:
+    """The instance's price, for a run on its accelerator only: a CPU run (LocalCloud's, or --backend cpu on
+    inf2) did not measure what the accelerator costs per inference. --hourly-price prices any run."""
     if args.hourly_price is not None:
         return args.hourly_price
-    if args.instance_type in instance_types.supported():
+    if backend != "cpu" and args.instance_type in instance_types.supported():
         return instance_types.lookup(args.instance_type).hourly_usd()
     return None
 
@@ -130,7 +132,7 @@ def benchmark(args: argparse.Namespace) -> BenchmarkResult:
     headline_config, headline, _ = (points[0] if args.scenario in ("latency", "all")
                                     else max(points, key=lambda p: p[1].throughput(args.batch_size)))
     throughput = headline.throughput(args.batch_size)
-    hourly = _hourly_price(args)
+    hourly = _hourly_price(args, backend)
     result = BenchmarkResult(
         run_id=uuid.uuid4().hex[:12], model=args.model, backend=backend, scenario=args.scenario,
         instance_type=args.instance_type, batch_size=args.batch_size, sequence_length=args.sequence_length,

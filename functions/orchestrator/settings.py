@@ -15,6 +15,7 @@ class Settings(BaseModel):
     activity_table: str = ""  # the notebook tasks' activity reports (task-writable: idle decisions only)
     artifact_bucket: str = ""
     environment_stack_role_arn: str = ""
+    role_boundary_arn: str = ""  # the permissions boundary every role of an environment stack carries
     state_machine_arn: str = ""
     stack_prefix: str = "neuronlab-env-"
     default_image: str = ""

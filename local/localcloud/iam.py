@@ -177,7 +177,8 @@ def _condition_holds(operator: str, key: str, expected: Any, context: dict[str, 
     return not result if negate else result
 
 
-def _applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, list[str]]) -> bool:
+def statement_applies(statement: dict[str, Any], action: str, resource: str,
+                      context: dict[str, list[str]]) -> bool:
     if not _matches(statement, "Action", action, case=False) or not _matches(statement, "Resource", resource, True):
         return False
     return all(_condition_holds(op, key, expected, context)
@@ -188,9 +189,9 @@ def decide(policies: list[dict[str, Any]], action: str, resource: str, context: 
     """Whether identity policies allow `action` on `resource`: an explicit Deny wins, else an Allow is needed."""
     statements = [s for p in policies for s in (p["Statement"] if isinstance(p["Statement"], list)
                                                  else [p["Statement"]])]
-    if any(s["Effect"] == "Deny" and _applies(s, action, resource, context) for s in statements):
+    if any(s["Effect"] == "Deny" and statement_applies(s, action, resource, context) for s in statements):
         return False
-    return any(s["Effect"] == "Allow" and _applies(s, action, resource, context) for s in statements)
+    return any(s["Effect"] == "Allow" and statement_applies(s, action, resource, context) for s in statements)
 
 
 def _documents(principal: Any) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.ec2.models.security_groups import SecurityGroup
 from moto.ecs.models import TaskDefinition
 from moto.events.models import Rule
+from moto.s3.models import FakeBucket
 from moto.servicequotas.models import ServiceQuotasBackend
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
@@ -212,6 +213,54 @@ class _VpcOrigin(_CloudFrontResource, CloudFormationModel):
     kind = "VpcOrigin"
 
 
+class _BucketPolicy(CloudFormationModel):
+    """AWS::S3::BucketPolicy (moto's CloudFormation has no model; the resource was skipped and broke
+    DescribeStackResources): the policy is put on the bucket."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any, account_id: str,  # type: ignore[override]
+                                        region_name: str, **kwargs: Any) -> Any:
+        from moto.s3.models import s3_backends
+
+        properties = cloudformation_json["Properties"]
+        s3_backends[account_id]["aws"].put_bucket_policy(properties["Bucket"],
+                                                         json.dumps(properties["PolicyDocument"]).encode())
+        return cls(properties["Bucket"])
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name: str, cloudformation_json: Any,  # type: ignore[override]
+                                        account_id: str, region_name: str) -> None:
+        return None
+
+
+def _bucket_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    """A bucket policy decides with its conditions (moto ignores them, so a TLS-only Deny denied every call).
+    LocalCloud's S3 calls stand for AWS SDK calls, which are HTTPS: aws:SecureTransport is true."""
+    from moto.iam.access_control import PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    context = {"aws:SecureTransport": ["true"]}
+    if any(s["Effect"] == "Deny" and iam.statement_applies(s, action, resource, context) for s in statements):
+        return PermissionResult.DENIED
+    if any(s["Effect"] == "Allow" and iam.statement_applies(s, action, resource, context) for s in statements):
+        return PermissionResult.PERMITTED
+    return PermissionResult.NEUTRAL
+
+
 _task_definition_create = TaskDefinition.create_from_cloudformation_json
 _task_definition_update = TaskDefinition.update_from_cloudformation_json
 
@@ -282,8 +331,9 @@ def _create_resources_as_role(self: FakeStack) -> None:
         policies = iam.role_policies(self.account_id, self.role_arn)
         for template in _templates_of(self):
             for logical_id, resource in template.get("Resources", {}).items():
+                context = stack_role.condition_context(resource.get("Properties") or {}, self.parameters or {})
                 missing = stack_role.missing_permissions(resource["Type"], policies, self.region_name,
-                                                         self.account_id, name)
+                                                         self.account_id, name, context)
                 if missing:
                     reason = (f"Resource handler returned message: \"User: {self.role_arn} is not authorized to "
                               f"perform: {missing[0]}\" (HandlerErrorCode: AccessDenied)")
@@ -366,7 +416,7 @@ def apply() -> None:
     FakeStack.create_resources = _create_resources_as_role  # type: ignore[method-assign]
     FakeStack.physical_resource_id = property(lambda self: self.stack_id)  # type: ignore[method-assign,assignment]
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-        cached.cache_clear()  # the CloudFront models above join moto's CloudFormation models
+        cached.cache_clear()  # the CloudFront and bucket policy models above join moto's CloudFormation models
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
     TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition_from_cloudformation)  # type: ignore
@@ -374,5 +424,6 @@ def apply() -> None:
     SecurityGroup.create_from_cloudformation_json = classmethod(_security_group_from_cloudformation)  # type: ignore
     ServiceQuotasBackend.get_service_quota = _service_quota  # type: ignore[method-assign]
     ParserExecution.stop = _stop_waking_callbacks  # type: ignore[method-assign]
+    FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
     iam.apply()
     _applied = True

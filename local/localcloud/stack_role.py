@@ -120,14 +120,34 @@ def target_arn(resource_type: str, permission: str, region: str, account: str, n
     return related_arns(region, account, name).get(service, f"arn:aws:{service}:{region}:{account}:unknown/x")
 
 
+def condition_context(properties: dict[str, Any], parameters: dict[str, str]) -> dict[str, list[str]]:
+    """The IAM condition keys the handler's calls carry for this resource: for a role, the permissions boundary
+    it sets (iam:PermissionsBoundary) and the managed policies it attaches (iam:PolicyARN)."""
+    def value(v: Any) -> str:
+        if isinstance(v, dict) and "Ref" in v:
+            return parameters.get(v["Ref"], "")
+        if isinstance(v, dict) and "Fn::Sub" in v:
+            return str(v["Fn::Sub"]).replace("${AWS::Partition}", "aws")
+        return str(v)
+
+    context = {}
+    if "PermissionsBoundary" in properties:
+        context["iam:PermissionsBoundary"] = [value(properties["PermissionsBoundary"])]
+    if properties.get("ManagedPolicyArns"):
+        context["iam:PolicyARN"] = [value(arn) for arn in properties["ManagedPolicyArns"]]
+    return context
+
+
 def missing_permissions(resource_type: str, policies: list[dict[str, Any]], region: str, account: str,
-                        name: str) -> list[str]:
+                        name: str, context: dict[str, list[str]] | None = None) -> list[str]:
     """The handler permissions of `resource_type` the policies do not allow, as 'action on ARN'."""
     missing = []
     for permission in provider_permissions(resource_type, region):
         if not_needed(permission) or not known_to_iam(permission):
             continue
+        if permission == "iam:AttachRolePolicy" and context is not None and "iam:PolicyARN" not in context:
+            continue  # a role that names no managed policy makes no AttachRolePolicy call
         arn = target_arn(resource_type, permission, region, account, name)
-        if not decide(policies, permission, arn, {}):
+        if not decide(policies, permission, arn, context or {}):
             missing.append(f"{permission} on {arn}")
     return missing

@@ -15,6 +15,7 @@ from localcloud import stack_role
 from tests.conftest import ROOT
 
 REGION, ACCOUNT, NAME = "us-east-1", "123456789012", "demo"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/neuronlab-EnvironmentRoleBoundary-ABC"
 ENVIRONMENT_TEMPLATES = ["environment.yml", "capacity.yml", "notebook.yml"]
 
 
@@ -23,6 +24,8 @@ def _resolve(value: Any) -> Any:
     if isinstance(value, list):
         return [_resolve(v) for v in value]
     if isinstance(value, dict):
+        if value == {"Ref": "EnvironmentRoleBoundary"}:
+            return BOUNDARY
         if "Fn::Sub" in value:
             text = value["Fn::Sub"]
             return (text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", REGION)
@@ -44,8 +47,21 @@ def environment_resource_types() -> list[str]:
     return sorted(types)
 
 
+def _properties_of(resource_type: str) -> list[dict[str, Any]]:
+    return [resource.get("Properties") or {} for name in ENVIRONMENT_TEMPLATES
+            for resource in yaml_parse((ROOT / "nested" / name).read_text())["Resources"].values()
+            if resource["Type"] == resource_type]
+
+
 def missing(resource_type: str, policies: list[dict[str, Any]]) -> list[str]:
-    return stack_role.missing_permissions(resource_type, policies, REGION, ACCOUNT, NAME)
+    """What each resource of the type needs and the role does not allow (with the condition keys its calls carry:
+    a role's boundary and managed policies)."""
+    found: list[str] = []
+    for properties in _properties_of(resource_type) or [{}]:
+        context = stack_role.condition_context(properties, {"PermissionsBoundaryArn": BOUNDARY})
+        found += [m for m in stack_role.missing_permissions(resource_type, policies, REGION, ACCOUNT, NAME, context)
+                  if m not in found]
+    return found
 
 
 @pytest.mark.parametrize("resource_type", environment_resource_types())
@@ -82,3 +98,11 @@ def test_permissions_iam_does_not_know_are_few_and_named() -> None:
 def test_no_exempted_feature_is_used() -> None:
     text = "\n".join((ROOT / "nested" / name).read_text() for name in ENVIRONMENT_TEMPLATES)
     assert not re.search(r"KmsKeyId|authenticate-cognito|DataProtectionPolicy|TrafficSources", text)
+
+
+def test_a_role_without_the_boundary_could_not_be_created() -> None:
+    """The check sees the condition: the same role, without PermissionsBoundary, is refused iam:CreateRole."""
+    role = {"RoleName": "neuronlab-env-demo-notebook"}
+    found = stack_role.missing_permissions("AWS::IAM::Role", stack_role_policies(), REGION, ACCOUNT, NAME,
+                                           stack_role.condition_context(role, {}))
+    assert any(m.startswith("iam:CreateRole on") for m in found), found

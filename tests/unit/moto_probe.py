@@ -67,6 +67,7 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
 
     cloudfront = {"AWS::CloudFront::Distribution", "AWS::CloudFront::Function", "AWS::CloudFront::VpcOrigin"}
     gaps["cloudfront_not_in_cloudformation"] = not cloudfront & set(get_model_map())
+    gaps["bucket_policy_not_in_cloudformation"] = "AWS::S3::BucketPolicy" not in get_model_map()
 
     # 5. A state machine created by CloudFormation is invisible to the executing (parser) backend
     machine = {"Resources": {"M": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
@@ -180,5 +181,18 @@ with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             gaps["iam_checks_only_star"] = False
         except Exception as error:
             gaps["iam_checks_only_star"] = "AccessDenied" in str(error)
+
+    # 14. A bucket policy's conditions are ignored: a TLS-only Deny (aws:SecureTransport false) denies HTTPS too
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="tls-only")
+    s3.put_object(Bucket="tls-only", Key="k", Body=b"x")
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::tls-only/*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    try:
+        s3.head_object(Bucket="tls-only", Key="k")
+        gaps["bucket_policy_ignores_conditions"] = False
+    except Exception:
+        gaps["bucket_policy_ignores_conditions"] = True
 
 print(json.dumps(gaps))

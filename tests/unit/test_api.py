@@ -252,3 +252,48 @@ def test_a_duration_too_small_for_dynamodb_is_rounded_not_a_500(state_machine: s
     assert status == 202 and body["idlePolicy"]["grace_minutes"] == 0
     status, body = call("POST", "/environments", {"name": "tinier", "idleMinutes": 1e-200})
     assert status == 400 and body["details"] == ["idleMinutes: Input should be greater than 0"]
+
+
+def test_every_request_leaves_an_access_log_line(state_machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    logged: list[tuple[str, dict]] = []
+    monkeypatch.setattr(api.logger, "info", lambda message, extra=None: logged.append((message, extra or {})))
+    monkeypatch.setattr(api.logger, "append_keys", lambda **keys: logged.append(("keys", keys)))
+    call("GET", "/environments/nothing", caller=BOB)
+    assert ("keys", {"path": "/environments/nothing", "caller": BOB}) in logged
+    line = next(extra for message, extra in logged if message == "request")
+    assert line["method"] == "GET" and line["status"] == 404 and line["sourceIp"] == "203.0.113.7"
+
+
+def _ready(name: str, owner: str = ALICE) -> None:
+    call("POST", "/environments", {"name": name}, caller=owner)
+    boto3.resource("dynamodb").Table(settings().environments_table).update_item(
+        Key={"name": name}, UpdateExpression="SET #s = :s, imageDigest = :d REMOVE executionArn",
+        ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":s": "READY", ":d": "sha256:abc"})
+
+
+def test_a_benchmark_on_demand_runs_the_benchmark_branch_one_at_a_time(state_machine: str) -> None:
+    _ready("demo")
+    status, record = call("POST", "/environments/demo/benchmarks", {"model": "random:bert-tiny", "seconds": 5})
+    assert status == 202 and record["state"] == "READY"
+    run = record["benchmarkRun"]
+    payload = json.loads(boto3.client("stepfunctions").describe_execution(executionArn=run["executionArn"])["input"])
+    assert payload["mode"] == "benchmark" and payload["image"] == {"digest": "sha256:abc"}
+    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-tiny", "seconds": 5,
+                                    "scenario": "latency", "gate": False}
+    status, body = call("POST", "/environments/demo/benchmarks", {})  # the first one still runs
+    assert status == 409 and run["executionArn"] in body["message"]
+
+
+def test_a_benchmark_on_demand_is_refused_naming_why(state_machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BENCHMARK_SECONDS", "60")
+    settings.cache_clear()
+    call("POST", "/environments", {"name": "starting"})
+    status, body = call("POST", "/environments/starting/benchmarks", {})
+    assert status == 409 and "PROVISIONING" in body["message"] and "READY" in body["message"]
+    _ready("demo")
+    assert call("POST", "/environments/demo/benchmarks", {}, caller=BOB)[0] == 403
+    status, body = call("POST", "/environments/demo/benchmarks", {"seconds": 600})
+    assert status == 403 and "MaxBenchmarkSeconds (60)" in body["message"]
+    status, body = call("POST", "/environments/demo/benchmarks", {"scenario": "fastest"})
+    assert status == 400 and body["details"][0].startswith("scenario:")
+    assert "benchmarkRun" not in call("GET", "/environments/demo")[1]

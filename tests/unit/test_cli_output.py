@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from neuronlab import cli
@@ -30,3 +31,36 @@ def test_no_region_configured_says_what_is_missing_and_offers_local(tmp_path: Pa
     result = CliRunner().invoke(cli.app, ["list"])
     assert result.exit_code == 1
     assert "no AWS region is configured" in result.output and "--local" in result.output
+
+
+def _run(index: int, model: str = "random:bert-base") -> dict:
+    return {"started_at": f"2026-11-27T09:{index:02d}:05.123456+00:00", "environment": "team-a-notebook",
+            "model": model, "instance_type": "inf2.48xlarge", "backend": "neuron", "throughput": 12345.6,
+            "latency_ms": {"p50": 1.23, "p99": 45.67}, "verdict": "regression", "cost_per_million_usd": 0.29,
+            "run_id": "0123456789ab"}
+
+
+def test_history_fits_80_columns_without_cutting_a_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [_run(1), _run(2, "meta-llama/Llama-3.1-8B-Instruct"),
+             {**_run(3), "instance_type": "inf2.xlarge", "backend": "cpu"}]
+    monkeypatch.setattr(cli, "_target", lambda use_local: None)
+    monkeypatch.setattr(cli, "_api", lambda *args, **kwargs: {"benchmarks": items})
+    monkeypatch.setattr(cli, "out", Console(width=80, emoji=False, record=True))
+    CliRunner().invoke(cli.app, ["history"])
+    text = cli.out.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80, text
+    assert "…" not in text
+    for value in ("11-27 09:01", "random:bert-base", "inf2.48xlarge", "12345.6", "1.2", "45.7", "regression",
+                  "inf2.xlarge cpu"):  # a CPU run says so next to the instance type it ran on
+        assert value in text, (value, text)
+    assert "meta-llama/Llama-3" in text and ".1-8B-Instruct" in text  # a long model name folds, it is not cut
+
+
+def test_history_wide_shows_environment_cost_and_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_target", lambda use_local: None)
+    monkeypatch.setattr(cli, "_api", lambda *args, **kwargs: {"benchmarks": [_run(1)]})
+    monkeypatch.setattr(cli, "out", Console(width=160, emoji=False, record=True))
+    CliRunner().invoke(cli.app, ["history", "--wide"])
+    text = cli.out.export_text()
+    assert "team-a-notebook" in text and "0.29" in text and "0123456789ab" in text and "2026-11-27 09:01:05" in text

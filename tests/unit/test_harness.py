@@ -152,7 +152,8 @@ def test_noop_run_all_scenarios_produces_the_shared_schema(tmp_path: Path) -> No
                for p in result.sweep)
     assert result.best is not None and result.best.throughput == max(p.throughput for p in result.sweep)
     assert result.warmup == 8 * (1 + 1 + 1 + 2 + 2)  # 8 per copy per configuration
-    assert result.cost_per_million_usd == pytest.approx(0.7582 / (result.throughput * 3600) * 1e6)
+    # measured on this machine's CPU: not priced as the inf2.xlarge's NeuronCores
+    assert result.backend == "cpu" and result.cost_per_million_usd is None
 
 
 def test_throughput_scenario_headline_is_the_best_configuration(tmp_path: Path) -> None:

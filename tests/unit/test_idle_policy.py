@@ -106,3 +106,12 @@ def test_jupyter_timestamps_with_z_parse_on_python_3_10(monkeypatch: pytest.Monk
     monkeypatch.setattr(idle, "datetime", Python310Datetime)
     assert idle.moment("2026-11-27T06:25:02.123456Z") == datetime(2026, 11, 27, 6, 25, 2, 123456, tzinfo=UTC)
     assert idle.moment(None) is None
+
+
+def test_a_running_benchmark_keeps_an_idle_or_silent_environment() -> None:
+    """Nobody is stopped mid-benchmark: not for idleness, not while the notebook's reports are missing."""
+    idle = Signals(reachable=True, last_activity=NOW - timedelta(hours=5), benchmark="execution-1")
+    silent = Signals(reachable=False, error="no report", benchmark="execution-1")
+    for signals in (idle, silent):
+        decision = decide(signals, POLICY, NOW, NOW - timedelta(hours=6), unreachable_before=5)
+        assert decision.action == "keep" and "benchmark running (execution-1)" in decision.reason

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud import patches
@@ -32,7 +33,8 @@ def upstream_gaps() -> dict[str, bool]:
                                  "task_failure_drops_cause", "cfn_delete_keeps_ecs_service",
                                  "elbv2_registered_target_is_healthy", "nested_stack_ref_is_name",
                                  "cfn_task_definition_drops_roles", "iam_checks_only_star",
-                                 "cfn_security_group_drops_prefix_list", "stop_execution_waits_for_heartbeat"])
+                                 "cfn_security_group_drops_prefix_list", "stop_execution_waits_for_heartbeat",
+                                 "bucket_policy_not_in_cloudformation", "bucket_policy_ignores_conditions"])
 def test_upstream_moto_still_has_the_gap(upstream_gaps: dict[str, bool], gap: str) -> None:
     assert upstream_gaps[gap], f"moto closed '{gap}': remove its fix from localcloud/patches.py"
 
@@ -70,3 +72,19 @@ def test_patched_moto_resolves_nested_outputs_cloudfront_and_state_machines(aws_
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
         assert outputs["Url"] == "https://localhost:8443/"
         assert outputs["Function"].startswith("arn:aws:cloudfront::") and outputs["Function"].endswith(":function/f")
+
+
+def test_patched_bucket_policies_decide_with_their_conditions(aws_env: None) -> None:
+    """TLS-only lets LocalCloud's (HTTPS-standing) calls through; a Deny without a condition still denies."""
+    patches.apply()
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="tls-bucket")
+        s3.put_object(Bucket="tls-bucket", Key="k", Body=b"x")
+        deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::tls-bucket/*"}
+        tls_only = {**deny, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        s3.put_bucket_policy(Bucket="tls-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
+        assert s3.head_object(Bucket="tls-bucket", Key="k")["ContentLength"] == 1
+        s3.put_bucket_policy(Bucket="tls-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+        with pytest.raises(ClientError):
+            s3.head_object(Bucket="tls-bucket", Key="k")

@@ -67,6 +67,14 @@ def _result(throughput: float, minutes_ago: int, **overrides: object) -> dict:
             **overrides}
 
 
+def test_a_cpu_run_is_not_priced_as_the_accelerator_it_is_labelled_with(tables: dict[str, str]) -> None:
+    _record("demo", "READY")
+    stored = provisioning.store_metrics(_result(1500.0, 0, backend="cpu"))
+    item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
+        Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
+    assert item["instance_type"] == "inf2.xlarge" and "cost_per_million_usd" not in item
+
+
 def test_store_metrics_keeps_history_and_flags_a_regression(tables: dict[str, str]) -> None:
     _record("demo", "READY")
     for minutes_ago, throughput in ((30, 2000.0), (20, 2010.0), (10, 1990.0)):

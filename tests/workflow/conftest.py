@@ -71,15 +71,16 @@ def start(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
     return response.json()
 
 
-def wait(cloud: LocalCloud, execution_arn: str) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """Wait for the execution to end; returns it, the environment record and the seconds it took."""
+def wait(cloud: LocalCloud, execution_arn: str, person: str = "you") -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Wait for the execution to end; returns it, the environment record (as `person` reads it) and the seconds
+    it took."""
     sfn = boto3.client("stepfunctions")
     begin = time.monotonic()
     while time.monotonic() - begin < EXECUTION_DEADLINE_S:
         execution = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             name = json.loads(execution["input"])["name"]
-            record = cloud.http().get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+            record = cloud.http(person).get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
             return execution, record, time.monotonic() - begin
         time.sleep(0.3)
     raise AssertionError(f"execution still running after {EXECUTION_DEADLINE_S} s: {execution_arn}")

@@ -45,7 +45,8 @@ def _record(name: Any) -> dict[str, Any] | None:
         return None
     table = next(t for t in boto3.client("dynamodb").list_tables()["TableNames"] if "EnvironmentsTable" in t)
     item = boto3.resource("dynamodb").Table(table).get_item(Key={"name": name}).get("Item")
-    return {k: item[k] for k in ("owner", "instanceType", "image", "allowCidrs", "executionArn", "updatedBy")
+    # what a request sets (state and updatedBy move with the running workflows)
+    return {k: item[k] for k in ("owner", "instanceType", "image", "allowCidrs", "executionArn", "idlePolicy")
             if k in item} if item else None
 
 

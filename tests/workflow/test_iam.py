@@ -7,10 +7,12 @@ import json
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from localcloud import iam
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import REGION, LocalCloud
+from neuronlab import signing
 from tests.workflow.conftest import start, wait
 
 pytestmark = pytest.mark.slow
@@ -104,3 +106,34 @@ def test_cloudformation_acts_through_the_stack_role(cloud: LocalCloud) -> None:
     assert execution["status"] == "FAILED"
     assert record["state"] == "FAILED"
     assert "not authorized to perform: ecs:TagResource" in record["failureReason"]
+
+
+def test_the_api_knows_who_calls_and_refuses_who_may_not(cloud: LocalCloud) -> None:
+    """Two people and an admin, signed with keys of users in the emulated IAM, as API Gateway's AWS_IAM auth
+    sees them; unsigned, forged and not-allowed requests never reach the function."""
+    url = f"{cloud.api.url}/environments"
+    assert requests.get(url, timeout=30).json() == {"message": "Missing Authentication Token"}
+    forged = dict(cloud.person("alice"), secretAccessKey="not-the-key")
+    response = signing.session(forged, REGION).get(url, timeout=30)
+    assert response.status_code == 403 and "signature" in response.json()["message"]
+    cloud.person("mallory", may_invoke=False)
+    response = cloud.http("mallory").get(url, timeout=30)
+    assert response.status_code == 403 and "execute-api:Invoke" in response.json()["message"]
+
+    alice, bob, admin = cloud.http("alice"), cloud.http("bob"), cloud.http("admin-ops")
+    created = alice.post(url, json={"name": "alices", "benchmark": False}, timeout=30)
+    assert created.status_code == 202 and created.json()["owner"] == cloud.person("alice")["arn"]
+    assert bob.get(f"{url}/alices", timeout=30).status_code == 403
+    assert bob.post(f"{url}/alices/stop", timeout=30).status_code == 403
+    taken = bob.post(url, json={"name": "alices"}, timeout=30)
+    assert taken.status_code == 409 and cloud.person("alice")["arn"] in taken.json()["message"]
+    assert "alices" not in [e["name"] for e in bob.get(url, timeout=30).json()["environments"]]
+    assert "alices" in [e["name"] for e in admin.get(url, timeout=30).json()["environments"]]
+    _, record, _ = wait(cloud, created.json()["executionArn"], person="alice")
+    assert record["state"] == "READY"
+    token = alice.get(f"{url}/alices/token", timeout=30).json()["token"]
+    assert token == boto3.client("secretsmanager").get_secret_value(
+        SecretId="neuronlab/alices/jupyter-token")["SecretString"]
+    assert bob.get(f"{url}/alices/token", timeout=30).status_code == 403
+    stopped = admin.post(f"{url}/alices/stop", timeout=60).json()
+    assert stopped["state"] == "STOPPED" and stopped["updatedBy"] == cloud.person("admin-ops")["arn"]

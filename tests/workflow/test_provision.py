@@ -33,7 +33,7 @@ def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalClou
     # Then every step ran once the loops settled, and the environment is READY
     assert execution["status"] == "SUCCEEDED", record.get("failureReason")
     states = visited_states(execution["executionArn"])
-    assert states[:3] == ["CheckImage", "DeployStacks", "WaitForStack"]
+    assert states[:4] == ["Mode", "CheckImage", "DeployStacks", "WaitForStack"]  # Mode: a start, not a bench
     assert states[-3:] == ["RunBenchmark", "StoreMetrics", "Provisioned"]
     assert record["state"] == "READY" and record["url"].startswith("https://localhost:")  # the local edge
     assert record["imageDigest"].startswith("sha256:")
@@ -60,7 +60,7 @@ def test_missing_image_fails_before_anything_is_created(cloud: LocalCloud) -> No
     assert execution["status"] == "FAILED"
     assert record["state"] == "FAILED"
     assert record["failureReason"].startswith("ImageNotFound: image") and ":missing" in record["failureReason"]
-    assert visited_states(execution["executionArn"]) == ["CheckImage", "MarkFailed", "ProvisioningFailed"]
+    assert visited_states(execution["executionArn"]) == ["Mode", "CheckImage", "MarkFailed", "ProvisioningFailed"]
     stacks = boto3.client("cloudformation").list_stacks()["StackSummaries"]
     assert not [s for s in stacks if s["StackName"] == "neuronlab-env-noimage"]
 

@@ -107,6 +107,29 @@ class EnvironmentStore:
         return _from_item(response["Attributes"])
 
 
+    def claim_benchmark(self, name: str, run: dict[str, Any], replacing: str | None) -> dict[str, Any]:
+        """Record `run` as the environment's one benchmark, if it is READY and no other run holds the slot
+        (or the holder is `replacing`, a run that has ended without clearing it)."""
+        free = "attribute_not_exists(benchmarkRun)"
+        if replacing:
+            free = f"({free} OR benchmarkRun.executionArn = :replacing)"
+        try:
+            response = self._table.update_item(
+                Key={"name": name}, UpdateExpression="SET benchmarkRun = :run, updatedAt = :now",
+                ConditionExpression=f"#state = :ready AND {free}", ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":run": _to_item(run), ":now": run["startedAt"], ":ready": "READY",
+                                           **({":replacing": replacing} if replacing else {})},
+                ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            current = self.get(name)
+            holder = (current.get("benchmarkRun") or {}).get("executionArn")
+            raise EnvironmentConflict(f"environment {name!r} is {current['state']}" + (
+                f"; benchmark {holder} is running: wait for it" if holder else ""), current["state"]) from None
+        return _from_item(response["Attributes"])
+
+
 def activity_report(table_name: str, name: str) -> dict[str, Any] | None:
     """The notebook task's latest activity report for environment `name` (written by its sidecar only)."""
     item = table(table_name).get_item(Key={"name": name}).get("Item")

@@ -32,6 +32,8 @@ PER_USE = {
     "AWS::S3::Bucket": "a few template files",
     "AWS::IAM::Role": "free",
     "AWS::IAM::InstanceProfile": "free",
+    "AWS::IAM::ManagedPolicy": "free",
+    "AWS::S3::BucketPolicy": "free",
     "AWS::CloudFormation::Stack": "free (its resources are counted)",
     "AWS::EC2::VPC": "free",
     "AWS::EC2::InternetGateway": "free",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -13,7 +14,7 @@ from orchestrator.domain import instance_types
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
-from orchestrator.models.environment import EnvironmentState, StartRequest
+from orchestrator.models.environment import BenchmarkRequest, EnvironmentState, StartRequest
 from orchestrator.observability import logger
 from orchestrator.settings import settings
 
@@ -131,6 +132,54 @@ def start(request: StartRequest, caller: str, source_ip: str | None) -> dict[str
         raise WorkflowNotStarted(reason) from error
     return public(store.transition(request.name, {EnvironmentState.PROVISIONING},
                                    {"executionArn": execution_arn, "updatedAt": now_iso()}))
+
+
+def _running(execution_arn: str | None) -> bool:
+    return bool(execution_arn) and stepfunctions.status(str(execution_arn)) == "RUNNING"
+
+
+def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, Any]:
+    """Run the benchmark on a READY environment, through the provisioning workflow's benchmark branch (the same
+    task token, heartbeat, early failure and StoreMetrics). One at a time: a second is a 409 naming the first.
+    The environment stays READY whatever the benchmark does; while it runs it counts as activity."""
+    config = settings()
+    record = owned(name, caller, "benchmark")
+    if request.seconds > config.max_benchmark_seconds:
+        raise LimitExceeded(f"seconds: {request.seconds} is over this deployment's MaxBenchmarkSeconds "
+                            f"({config.max_benchmark_seconds})")
+    if record["state"] != EnvironmentState.READY:
+        raise EnvironmentConflict(f"environment {name!r} is {record['state']}; a benchmark runs on a READY one",
+                                  record["state"])
+    held = (record.get("benchmarkRun") or {}).get("executionArn")
+    for execution in (held, record.get("executionArn")):  # an on-demand run, or the start's own benchmark
+        if _running(execution):
+            raise EnvironmentConflict(f"environment {name!r} has a benchmark running ({execution}); wait for it "
+                                      "(neuronlab status NAME)")
+    model = request.model or (record.get("lastBenchmark") or {}).get("model") or "random:bert-base"
+    execution_name = f"{name}-bench-{int(time.time() * 1000)}"
+    execution_arn = config.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
+    started = datetime.now(UTC)
+    run = {"executionArn": execution_arn, "model": model, "seconds": request.seconds, "scenario": request.scenario,
+           "by": caller, "startedAt": started.isoformat(timespec="milliseconds"),
+           # the sweep counts it as activity until it ends, or until the workflow's own deadline for it
+           "deadline": (started + timedelta(seconds=config.benchmark_timeout_seconds)).isoformat()}
+    store = environment_store()
+    store.claim_benchmark(name, run, replacing=held)
+    payload = {
+        "mode": "benchmark", "name": name, "instanceType": record["instanceType"],
+        "image": {"digest": record.get("imageDigest", "")},
+        "benchmark": {"enabled": True, "model": model, "seconds": request.seconds, "scenario": request.scenario,
+                      "gate": False},
+        "timeouts": {"benchmarkSeconds": config.benchmark_timeout_seconds,
+                     "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds},
+    }
+    try:
+        stepfunctions.start(config.state_machine_arn, execution_name, payload)
+    except Exception as error:
+        store.transition(name, {EnvironmentState.READY}, {"updatedAt": now_iso()}, remove=("benchmarkRun",))
+        raise WorkflowNotStarted(f"benchmark workflow did not start: {error}") from error
+    logger.info("benchmark started", extra={"environment": name, "caller": caller, "execution": execution_arn})
+    return public(store.get(name))
 
 
 def get(name: str, caller: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Signals:
     kernels: list[Kernel] = field(default_factory=list)
     terminals: list[Terminal] = field(default_factory=list)
     error: str | None = None
+    benchmark: str | None = None  # the execution of a benchmark running now (from the record, not the task)
 
 
 def moment(value: str | None) -> datetime | None:
@@ -93,6 +94,8 @@ def _evidence(signals: Signals, now: datetime, **extra: Any) -> dict[str, Any]:
 def decide(signals: Signals, policy: IdlePolicy, now: datetime, ready_since: datetime,
            unreachable_before: int = 0, warned: bool = False) -> Decision:
     """What to do with one READY environment now. `unreachable_before`: consecutive failed polls so far."""
+    if signals.benchmark:  # nobody is stopped mid-benchmark (its deadline bounds it: the workflow's own timeout)
+        return Decision("keep", f"benchmark running ({signals.benchmark})", 0.0, _evidence(signals, now))
     if not signals.reachable:
         failures = unreachable_before + 1
         evidence = _evidence(signals, now, unreachable_count=failures)

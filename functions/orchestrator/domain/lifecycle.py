@@ -64,7 +64,7 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
         raise
     record = store.transition(name, ALLOWED_FROM["stopped"], {
         "state": final, "stopReason": reason, "stopEvidence": _plain(evidence or {}), "stoppedAt": now_iso(),
-        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount"), by=by)
+        "updatedAt": now_iso()}, remove=("url", "idleWarningAt", "unreachableCount", "benchmarkRun"), by=by)
     events.publish("EnvironmentStopped", {"environment": name, "state": final, "reason": reason})
     return record
 
@@ -140,6 +140,9 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         reported = f"last report at {report['reportedAt']}" if report else "no report yet"
         signals = Signals(reachable=False, error=f"no activity report from the notebook task ({reported})")
         source = "stale report" if report else "no report"
+    run = record.get("benchmarkRun") or {}
+    if run and now < datetime.fromisoformat(run["deadline"]):  # cleared when it ends; the deadline if it dies
+        signals = replace(signals, benchmark=run.get("executionArn") or "the start's benchmark")
     policy = _policy(record)
     decision: Decision = decide(signals, policy, now, ready_since,
                                 unreachable_before=int(record.get("unreachableCount", 0)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         "AllowCidrs": ",".join(request["allowCidrs"]),
         "TokenSecretArn": secret_arn,
         "ActivityTableName": config.activity_table,
+        "PermissionsBoundaryArn": config.role_boundary_arn,
         "TaskCpu": str(instance.task_cpu),
         "TaskMemory": str(instance.task_memory_mib),
         "NeuronDevices": str(instance.neuron_devices),
@@ -200,17 +201,24 @@ def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "")
     names = names_for(name)
     spec = request["benchmark"]
     command = ["python", "-m", "neuronbench", "run", "--model", spec["model"], "--backend", "auto",
-               "--duration", str(spec["seconds"]), "--instance-type", request["instanceType"],
-               "--environment", name, "--image-digest", request["image"]["digest"], "--json"]
+               "--duration", str(spec["seconds"]), "--scenario", spec.get("scenario", "latency"),
+               "--instance-type", request["instanceType"], "--environment", name,
+               "--image-digest", request["image"]["digest"], "--json"]
     task_arn = ecs.run_benchmark_task(
         names.cluster, names.benchmark_family, names.capacity_provider, command,
         # The token goes in the environment, not on the command line (command lines are logged).
         environment={"NEURONLAB_TASK_TOKEN": task_token}, started_by=name, client_token=execution[-64:],
     )
-    environment_store().transition(
-        name, ALLOWED_FROM["benchmark"],
-        {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()},
-    )
+    store = environment_store()
+    changes: dict[str, Any] = {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()}
+    if request.get("mode") != "benchmark":  # the start's benchmark holds the slot an on-demand run claims itself
+        record = store.get(name)
+        started = datetime.now(UTC)
+        changes["benchmarkRun"] = {
+            "executionArn": record.get("executionArn"), "model": spec["model"], "seconds": spec["seconds"],
+            "startedAt": started.isoformat(timespec="milliseconds"),
+            "deadline": (started + timedelta(seconds=request["timeouts"]["benchmarkSeconds"])).isoformat()}
+    store.transition(name, ALLOWED_FROM["benchmark"], changes)
     return {"taskArn": task_arn}
 
 
@@ -235,7 +243,9 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
     run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
     history = store.series_throughputs(parsed.series, run_key, parsed.scenario)
     verdict, ratio = benchmarks.verdict(parsed.throughput, history)
-    if parsed.cost_per_million_usd is None and parsed.instance_type in instance_types.supported():
+    # a CPU run (LocalCloud's) is not priced as the accelerator of the instance type it is labelled with
+    if parsed.cost_per_million_usd is None and parsed.backend != "cpu" \
+            and parsed.instance_type in instance_types.supported():
         hourly = instance_types.lookup(parsed.instance_type).hourly_usd()
         if hourly is not None:
             parsed.cost_per_million_usd = benchmarks.cost_per_million(hourly, parsed.throughput)
@@ -253,7 +263,7 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
             {"lastBenchmark": summary, "updatedAt": now_iso()},
-            remove=("benchmarkTaskToken", "lastBenchmarkFailure"),
+            remove=("benchmarkTaskToken", "lastBenchmarkFailure", "benchmarkRun"),
         )
     return {"series": parsed.series, "runKey": run_key, "verdict": verdict}
 
@@ -270,7 +280,7 @@ def record_benchmark_failure(request: dict[str, Any]) -> dict[str, Any]:
     if record.get("state") == EnvironmentState.READY:
         store.transition(name, {EnvironmentState.READY},
                          {"lastBenchmarkFailure": {"reason": reason, "at": now_iso()}, "updatedAt": now_iso()},
-                         remove=("benchmarkTaskToken",))
+                         remove=("benchmarkTaskToken", "benchmarkRun"))
     gate = bool((request.get("benchmark") or {}).get("gate"))
     events.publish("BenchmarkFailed", {"environment": name, "reason": reason, "gate": gate})
     return {"reason": reason, "gate": gate}

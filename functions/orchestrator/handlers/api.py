@@ -9,6 +9,7 @@ environment is its owner's, or an admin's (AdminPrincipals).
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ from orchestrator.errors import (
 from orchestrator.models.benchmark import Backend, BenchmarkPage
 from orchestrator.models.environment import (
     ENVIRONMENT_NAME_PATTERN,
+    BenchmarkRequest,
     Environment,
     EnvironmentList,
     ErrorBody,
@@ -196,6 +198,17 @@ def get_environment(name: Name) -> Environment:
     return Environment.model_validate(environments.get(name, _caller()))
 
 
+@app.post("/environments/<name>/benchmarks",
+          responses={202: {"description": "the benchmark runs; the record's benchmarkRun says which"},
+                     **_errors(404, 409, 503)})
+def benchmark_environment(name: Name,
+                          request: Annotated[BenchmarkRequest | None, Body()] = None) -> Response[Environment]:
+    """Run the benchmark again on a READY environment (one at a time); the result joins the history."""
+    record = environments.benchmark(name, _caller(), request or BenchmarkRequest())
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                    body=Environment.model_validate(record))
+
+
 @app.get("/environments/<name>/token", responses={200: {"description": "the token"}, **_errors(404, 409)})
 def get_token(name: Name) -> Token:
     """The notebook's JupyterLab token (each read is logged with its caller)."""
@@ -246,6 +259,12 @@ def openapi_document() -> dict[str, Any]:
 
 @lambda_entry
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.append_keys(path=event.get("path"),
-                       caller=(event.get("requestContext") or {}).get("identity", {}).get("userArn"))
-    return app.resolve(event, context)
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    logger.append_keys(path=event.get("path"), caller=identity.get("userArn"))
+    began = time.perf_counter()
+    response = app.resolve(event, context)
+    # the access log: one line per request, in the function's log group (see template.yaml, CKV_AWS_76)
+    logger.info("request", extra={"method": event.get("httpMethod"), "status": response["statusCode"],
+                                  "sourceIp": identity.get("sourceIp"),
+                                  "ms": round((time.perf_counter() - began) * 1000, 1)})
+    return response

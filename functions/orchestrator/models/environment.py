@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -131,6 +131,16 @@ class RestartRequest(BaseModel):
                                                          ("max_lifetime_hours", "maxLifetimeHours"),
                                                          ("warning_minutes", "warningMinutes")) if key in policy}}
         return StartRequest.model_validate({**base, **self.model_dump(by_alias=True, exclude_none=True)})
+
+
+class BenchmarkRequest(BaseModel):
+    """POST /environments/{name}/benchmarks body: run the benchmark again on a READY environment."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    model: BenchmarkModel | None = Field(default=None, description="default: the model of the last benchmark")
+    seconds: int = Field(default=30, ge=1, le=3600, description="timed seconds per configuration")
+    scenario: Literal["latency", "throughput", "all"] = "latency"
 
 
 class StartCommand(BaseModel):

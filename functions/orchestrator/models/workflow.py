@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,7 @@ class BenchmarkSpec(BaseModel):
     enabled: bool = True
     model: str = "random:bert-base"
     seconds: int = Field(default=30, ge=1)
+    scenario: Literal["latency", "throughput", "all"] = "latency"
     gate: bool = False  # a failed benchmark fails the start
 
 
@@ -19,12 +20,15 @@ class WorkflowState(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    # start: the whole workflow; benchmark: its benchmark branch alone, on a READY environment (no stacks, so
+    # no allow-list or polling cadence)
+    mode: Literal["start", "benchmark"] = "start"
     name: str
     instance_type: str = Field(alias="instanceType")
     image: Any
-    allow_cidrs: list[str] = Field(alias="allowCidrs")
+    allow_cidrs: list[str] = Field(default_factory=list, alias="allowCidrs")
     benchmark: BenchmarkSpec
-    waits: dict[str, int]
+    waits: dict[str, int] = Field(default_factory=dict)
     timeouts: dict[str, int]
 
 

@@ -295,6 +295,13 @@ class Agent:
         return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
 
     def _task_stopped(self, task: Any, code: int, reason: str = "Essential container in task exited") -> None:
+        if task.last_status != "STOPPED" and task.container_instance_arn:
+            # a task that ends by itself gives its CPU and memory back, as one stopped by StopTask does in moto
+            # (else an instance runs out of room after a few benchmarks: "no task started")
+            instance = self.ecs.container_instances[task.cluster_arn.split("/")[-1]].get(
+                task.container_instance_arn.split("/")[-1])
+            if instance is not None:
+                self.ecs.update_container_instance_resources(instance, task.resource_requirements, removing=True)
         task.last_status = "STOPPED"
         task.desired_status = "STOPPED"
         task.stopped_reason = reason

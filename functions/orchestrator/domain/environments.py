@@ -154,7 +154,7 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, An
     for execution in (held, record.get("executionArn")):  # an on-demand run, or the start's own benchmark
         if _running(execution):
             raise EnvironmentConflict(f"environment {name!r} has a benchmark running ({execution}); wait for it "
-                                      "(neuronlab status NAME)")
+                                      f"(neuronlab status {name})")
     model = request.model or (record.get("lastBenchmark") or {}).get("model") or "random:bert-base"
     execution_name = f"{name}-bench-{int(time.time() * 1000)}"
     execution_arn = config.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"

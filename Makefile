@@ -69,6 +69,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/start_times.py
 	$(BIN)/python bench/harness.py
+	$(BIN)/python bench/cold_start.py
 
 # the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
 docs: $(VENV)/.installed

@@ -1,4 +1,5 @@
-"""Named failures. The state machine's Retry/Catch match these class names exactly."""
+"""Named failures: the workflow records a failure as 'Name: reason' (failureReason, lastBenchmarkFailure),
+and the API answers each with its status code."""
 
 
 class NeuronLabError(Exception):
@@ -47,10 +48,6 @@ class EnvironmentConflict(NeuronLabError):
 
 class EnvironmentNotFound(NeuronLabError):
     """No environment record with that name."""
-
-
-class NotebookNotRunning(NeuronLabError):
-    """Retryable: the notebook is not up yet (the workflow loops on this until its deadline)."""
 
 
 class WorkflowNotStarted(NeuronLabError):

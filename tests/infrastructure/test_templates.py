@@ -105,16 +105,27 @@ def test_every_definition_uri_exists_and_every_substitution_is_defined() -> None
             assert target in resources, f"{name} points at missing resource {target}"
 
 
-def test_every_error_the_state_machine_catches_exists() -> None:
+def test_every_named_error_is_raised_and_every_error_the_workflow_routes_exists() -> None:
+    """No dead error class (each is raised somewhere in functions/), and the ASL names no error that does not
+    exist: a Retry/Catch on a misspelt name would never match."""
+    import ast
+
     from orchestrator import errors
 
+    raised = set()
+    for path in (ROOT / "functions" / "orchestrator").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                raised.add(node.exc.func.id)
+    named = {name for name, value in vars(errors).items()
+             if isinstance(value, type) and issubclass(value, errors.NeuronLabError)
+             and value is not errors.NeuronLabError}
+    assert named - raised == set(), f"never raised: {sorted(named - raised)}"
+
     definition = json.loads((ROOT / "statemachine" / "provision.asl.json").read_text())
-    names = set()
-    for state in definition["States"].values():
-        for clause in state.get("Retry", []) + state.get("Catch", []):
-            names.update(clause["ErrorEquals"])
-    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
-    assert all(isinstance(getattr(errors, n, None), type) for n in ours), ours
+    routed = {name for state in definition["States"].values()
+              for clause in state.get("Retry", []) + state.get("Catch", []) for name in clause["ErrorEquals"]}
+    assert {n for n in routed if not n.startswith(("States.", "Lambda."))} <= named
 
 
 def test_every_handler_in_the_template_is_importable() -> None:

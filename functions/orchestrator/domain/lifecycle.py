@@ -15,7 +15,7 @@ from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, sign
 from orchestrator.domain.names import GROUP_PREFIX
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
-from orchestrator.models.environment import EnvironmentState
+from orchestrator.models.states import EnvironmentState
 from orchestrator.settings import settings
 
 SWEEP_CONCURRENCY = 8

@@ -21,8 +21,7 @@ from orchestrator.errors import (
     StackFailed,
     StackTimeout,
 )
-from orchestrator.models.benchmark import BenchmarkResult
-from orchestrator.models.environment import EnvironmentState
+from orchestrator.models.states import EnvironmentState
 from orchestrator.settings import settings
 
 NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
@@ -228,6 +227,8 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
     The benchmark task can be altered from the notebook (its /home is the user's), so what the run was -
     which environment, instance type, model and image - comes from the execution (`request`), never from
     the result: a task cannot write another environment's record or series."""
+    from orchestrator.models.benchmark import BenchmarkResult  # only this step needs it: not on every cold start
+
     parsed = BenchmarkResult.model_validate(result)
     if request is not None:
         parsed = parsed.model_copy(update={

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.models.environment import EnvironmentState as S
+from orchestrator.models.states import EnvironmentState as S
 
 # transition -> states the record must be in for it to apply
 ALLOWED_FROM: dict[str, set[str]] = {

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -241,6 +240,8 @@ def openapi_document() -> dict[str, Any]:
     """This API's OpenAPI document, generated from the routes and models above (docs/openapi.json).
     Invalid input is a 400 in our error shape and a response that breaks its model is a bug, not part of the
     contract, so the resolver's generic 422 and 500 entries are dropped."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey  # ~100 ms: not on every cold start
+
     document = json.loads(app.get_openapi_json_schema(
         title="NeuronLab API", version="1", summary="JupyterLab with the AWS Neuron SDK, benchmarked, on demand",
         security_schemes={"sigv4": APIKey.model_validate({

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,17 +16,7 @@ from pydantic import (
     field_validator,
 )
 
-
-class EnvironmentState(StrEnum):
-    PROVISIONING = "PROVISIONING"
-    READY = "READY"
-    STOPPING = "STOPPING"
-    STOPPED = "STOPPED"
-    FAILED = "FAILED"
-    UNHEALTHY = "UNHEALTHY"  # the notebook stopped answering; scaled to zero
-    DELETING = "DELETING"
-    DELETED = "DELETED"
-
+from orchestrator.models.states import EnvironmentState
 
 # Becomes part of stack, cluster and secret names: lower case, digits, hyphens, 3-32 characters.
 ENVIRONMENT_NAME_PATTERN = r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$"

@@ -81,9 +81,15 @@ def test_body_that_is_not_json_is_a_400(state_machine: str) -> None:
     assert status == 400
 
 
-def test_image_that_is_not_an_ecr_uri_fails_in_the_workflow_not_the_api(state_machine: str) -> None:
-    # the API accepts any string; CheckImage names the rule (tests/unit/test_adapters.py)
-    assert call("POST", "/environments", {"name": "demo", "image": "docker.io/x:1"})[0] == 202
+@pytest.mark.parametrize(("image", "rule"), [
+    ("docker.io/x:1", "image: Value error, not an ECR image URI"),
+    ("999999999999.dkr.ecr.us-east-1.amazonaws.com/neuronlab:v1", "is in account 999999999999's ECR"),
+])
+def test_an_image_outside_this_accounts_ecr_is_a_400_not_a_failed_start(state_machine: str, image: str,
+                                                                        rule: str) -> None:
+    status, body = call("POST", "/environments", {"name": "demo", "image": image})
+    assert status == 400 and rule in json.dumps(body), body
+    assert call("GET", "/environments")[1] == {"environments": []}
 
 
 def test_workflow_that_cannot_start_leaves_a_failed_record(tables: dict[str, str],

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import client
 from orchestrator.errors import ImageNotFound, InvalidRequest
-
-# registry/repository[:tag|@digest]
-_IMAGE = re.compile(
-    r"^(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?)/"
-    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[A-Za-z0-9_.-]{1,128})|@(?P<digest>sha256:[0-9a-f]{64}))?$"
-)
+from orchestrator.models.images import ECR_IMAGE, ECR_IMAGE_RULE
 
 
 @dataclass(frozen=True)
@@ -29,11 +23,9 @@ class ResolvedImage:
 
 
 def resolve(image_uri: str) -> ResolvedImage:
-    match = _IMAGE.match(image_uri)
+    match = ECR_IMAGE.match(image_uri)
     if not match:
-        raise InvalidRequest(
-            f"image: {image_uri!r} is not an ECR image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG])"
-        )
+        raise InvalidRequest(f"image: {image_uri!r} is not {ECR_IMAGE_RULE}")
     image_id = {"imageDigest": match["digest"]} if match["digest"] else {"imageTag": match["tag"] or "latest"}
     try:
         response = client("ecr").describe_images(

@@ -15,6 +15,7 @@ from orchestrator.domain.provisioning import environment_store, names_for, now_i
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
 from orchestrator.models.environment import BenchmarkRequest, EnvironmentState, StartRequest
+from orchestrator.models.images import ECR_IMAGE
 from orchestrator.observability import logger
 from orchestrator.settings import settings
 
@@ -78,7 +79,7 @@ def _within_limits(request: StartRequest, caller: str) -> None:
                             f"{config.max_running_environments}: stop one first")
 
 
-def start(request: StartRequest, caller: str, source_ip: str | None) -> dict[str, Any]:
+def start(request: StartRequest, caller: str, source_ip: str | None, account: str | None = None) -> dict[str, Any]:
     """Record the environment as PROVISIONING and start the workflow (cold or warm start). A new name becomes
     the caller's; a known one starts again only for its owner or an admin."""
     config = settings()
@@ -91,6 +92,10 @@ def start(request: StartRequest, caller: str, source_ip: str | None) -> dict[str
     image = request.image or config.default_image
     if not image:
         raise InvalidRequest("image: required (no default image is configured for this deployment)")
+    image_account = (ECR_IMAGE.match(image) or {"account": None})["account"]
+    if request.image and account and image_account != account:
+        raise InvalidRequest(f"image: {image} is in account {image_account}'s ECR; this deployment runs images "
+                             f"from its own account's ({account}) ECR")
     cidrs = request.allow_cidrs or _caller_cidr(source_ip)
 
     store = environment_store()

@@ -79,7 +79,7 @@ def _caller() -> str:
 
 
 def _start(command: StartCommand) -> dict[str, Any]:
-    return environments.start(command.request, command.caller, command.source_ip)
+    return environments.start(command.request, command.caller, command.source_ip, command.account)
 
 
 @lru_cache(maxsize=4)
@@ -144,8 +144,9 @@ def _not_started(error: WorkflowNotStarted) -> Response:
 
 def _accepted(request: StartRequest) -> Response[Environment]:
     caller = _caller()
-    command = StartCommand(request=request, caller=caller,
-                           source_ip=app.current_event.request_context.identity.source_ip)
+    context = app.current_event.request_context
+    command = StartCommand(request=request, caller=caller, account=context.account_id,
+                           source_ip=context.identity.source_ip)
     table = settings().idempotency_table
     idempotent = table and command.request.client_token
     record = _idempotent_start(table)(command=command) if idempotent else _start(command)

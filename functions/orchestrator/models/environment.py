@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from orchestrator.models.images import ECR_IMAGE, ECR_IMAGE_RULE
 from orchestrator.models.states import EnvironmentState
 
 # Becomes part of stack, cluster and secret names: lower case, digits, hyphens, 3-32 characters.
@@ -59,7 +60,8 @@ class StartRequest(BaseModel):
 
     name: EnvironmentName
     instance_type: str = Field(default="inf2.xlarge", alias="instanceType")
-    image: str | None = Field(default=None, description="ECR image URI with tag; default from the API's config")
+    image: str | None = Field(default=None, max_length=512,
+                              description="ECR image URI of this account; default from the API's config")
     # declared before allowCidrs: its validator reads this flag
     allow_any_address: bool = Field(default=False, alias="allowAnyAddress",
                                     description="required to put 0.0.0.0/0 in allowCidrs")
@@ -79,6 +81,13 @@ class StartRequest(BaseModel):
     warning_minutes: Duration = Field(default=10.0, alias="warningMinutes", ge=0, le=24 * 60)
     # Same token, same answer: a client retrying a start sends the token of its first attempt.
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    @field_validator("image")
+    @classmethod
+    def _an_ecr_image(cls, image: str | None) -> str | None:
+        if image is not None and not ECR_IMAGE.match(image):
+            raise ValueError(f"not {ECR_IMAGE_RULE}")
+        return image
 
     @field_validator("allow_cidrs")
     @classmethod
@@ -137,6 +146,7 @@ class StartCommand(BaseModel):
 
     request: StartRequest
     caller: str
+    account: str | None = None  # the API's account (requestContext.accountId): images come from its ECR
     source_ip: str | None = None
 
 

@@ -61,7 +61,8 @@ test-e2e: $(VENV)/.installed $(BROWSER)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions/orchestrator cli/neuronlab local/localcloud container/neuronbench container/neuronlab_activity
+	$(BIN)/mypy functions/orchestrator core/neuronlab_core tools/neuronlab_tools cli/neuronlab local/localcloud container/neuronbench \
+		container/neuronlab_activity
 
 check: lint test
 
@@ -73,7 +74,7 @@ bench: $(VENV)/.installed
 
 # the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
 docs: $(VENV)/.installed
-	$(BIN)/python -m orchestrator.domain.cost --write docs/cost.md
+	$(BIN)/python -m neuronlab_tools.cost --write docs/cost.md
 	$(BIN)/python -c 'import json; from orchestrator.handlers.api import openapi_document as d; \
 	print(json.dumps(d(), indent=2, sort_keys=True))' > docs/openapi.json
 

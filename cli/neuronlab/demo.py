@@ -6,13 +6,13 @@ import os
 import time
 from typing import Any
 
+from neuronlab_core import jupyter
 from rich.console import Console
 
 from localcloud import images
 from neuronlab import local
 from neuronlab.client import ApiError, resolve
 from neuronlab.workflow import state_transitions, wait_for_execution
-from orchestrator.adapters import jupyter
 
 DEMO = "demo"
 

@@ -141,7 +141,7 @@ class Doctor:
                         f"Service Quotas console: request '{name}' >= {smallest} (a start would fail after minutes)")
 
     def instance_types(self) -> Iterator[Check]:
-        from orchestrator.domain import instance_types
+        from neuronlab_core import instance_types
 
         subnets = self._shared_outputs()["InstanceSubnetIds"].split(",")
         zones = {s["AvailabilityZone"] for s in self.client("ec2").describe_subnets(SubnetIds=subnets)["Subnets"]}

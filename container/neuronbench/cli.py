@@ -12,9 +12,10 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from neuronlab_core import instance_types
+from neuronlab_core.benchmark import BenchmarkResult, SweepPoint, cost_per_million
+
 from neuronbench.models import DEFAULT_MODEL
-from orchestrator.domain import benchmarks, instance_types
-from orchestrator.models.benchmark import BenchmarkResult, SweepPoint
 
 TOKEN_ENV = "NEURONLAB_TASK_TOKEN"  # noqa: S105 (a variable name) - set by the RunBenchmark step, never on the command line
 HEARTBEAT_SECONDS = 60  # the step's HeartbeatSeconds is 600
@@ -140,7 +141,7 @@ def benchmark(args: argparse.Namespace) -> BenchmarkResult:
         warmup=sum(m.warmup for _, m, _ in points), duration_s=headline.wall_ns / 1e9,
         inferences=headline.samples * args.batch_size, throughput=throughput,
         latency_ms=headline.percentiles_ms(), sweep=sweep, correctness=check,
-        cost_per_million_usd=benchmarks.cost_per_million(hourly, throughput) if hourly else None,
+        cost_per_million_usd=cost_per_million(hourly, throughput) if hourly else None,
         versions=_versions(backend), image_digest=args.image_digest, environment=args.environment,
         started_at=started, finished_at=datetime.now(timezone.utc),
     )

@@ -16,8 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
-
-from orchestrator.adapters import jupyter
+from neuronlab_core import jupyter
 
 
 def report(table: Any, environment: str, url: str, token: str, now: datetime) -> dict[str, Any]:

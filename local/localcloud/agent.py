@@ -38,10 +38,10 @@ from moto.ecs.models import ecs_backends
 from moto.elbv2.models import elbv2_backends
 from moto.events.models import events_backends
 from moto.moto_api import state_manager
+from neuronlab_core import instance_types
 
 from localcloud import faults, iam
 from localcloud.patches import CloudFrontFunction, free_port
-from orchestrator.domain import instance_types
 
 TICK_SECONDS = 0.2
 

@@ -75,12 +75,31 @@ def dockerfile_arg(name: str) -> str:
     return match.group(1)
 
 
-def test_the_image_closure_is_what_the_harness_and_the_sidecar_import() -> None:
+def test_the_image_closure_is_the_container_code_and_the_core_package() -> None:
+    """The import graph between folders: container -> core, never container -> functions."""
+    folders = {p.relative_to(ROOT).parts[0] for p in image_modules()}
+    assert folders == {"container", "core"}, folders
     names = {p.relative_to(ROOT).as_posix() for p in image_modules()}
     assert {"container/neuronbench/cli.py", "container/neuronbench/runner.py",
-            "container/neuronlab_activity/reporter.py", "functions/orchestrator/adapters/jupyter.py",
-            "functions/orchestrator/models/benchmark.py"} <= names
-    assert "functions/orchestrator/handlers/api.py" not in names  # Lambda-only code stays out
+            "container/neuronlab_activity/reporter.py", "core/neuronlab_core/jupyter.py",
+            "core/neuronlab_core/benchmark.py", "core/neuronlab_core/instance_types.py"} <= names
+
+
+def test_the_image_installs_the_core_package_and_copies_no_lambda_code() -> None:
+    text = DOCKERFILE.read_text()
+    assert "COPY core/" in text and "pip install --no-cache-dir --no-deps /tmp/neuronlab-core" in text
+    assert "functions/" not in text
+
+
+def test_core_imports_neither_the_functions_nor_the_container() -> None:
+    import ast
+
+    for path in (ROOT / "core" / "neuronlab_core").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(m.split(".")[0] in ("orchestrator", "neuronbench", "neuronlab_activity", "neuronlab",
+                                               "localcloud") for m in modules), (path, modules)
 
 
 def test_everything_the_image_runs_works_on_its_oldest_python() -> None:

@@ -157,6 +157,7 @@ def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     asset = tmp_path / "build" / "DeployStacksFunction"
     assert (asset / "orchestrator" / "nested" / "environment.yml").exists()
+    assert (asset / "neuronlab_core" / "instance_types.json").exists()  # the core package, by its link
     assert list((asset / "pydantic_core").glob("*cpython-313-x86_64-linux-gnu.so"))
     assert (asset / "aws_lambda_powertools").is_dir()
 

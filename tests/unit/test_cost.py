@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from neuronlab_core import instance_types
+from neuronlab_tools import cost
 
-from orchestrator.domain import cost, instance_types
 from tests.conftest import ROOT
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from neuronlab_core import instance_types
+from neuronlab_core.benchmark import cost_per_million
+from neuronlab_core.instance_types import UnsupportedInstanceType
 
-from orchestrator.domain import benchmarks, instance_types
-from orchestrator.errors import InvalidRequest
+from orchestrator.domain import benchmarks
 
 
 @pytest.mark.parametrize("name", instance_types.supported())
@@ -26,12 +28,12 @@ def test_inf2_xlarge_task_fits_where_the_original_pattern_did_not() -> None:
 
 
 def test_inf1_is_refused_with_the_reason() -> None:
-    with pytest.raises(InvalidRequest, match=r"instanceType: inf1.xlarge .*Inf2/Trn1"):
+    with pytest.raises(UnsupportedInstanceType, match=r"instanceType: inf1.xlarge .*Inf2/Trn1"):
         instance_types.lookup("inf1.xlarge")
 
 
 def test_unknown_instance_type_names_the_field_and_the_choices() -> None:
-    with pytest.raises(InvalidRequest, match=r"instanceType: 'm5.large' is not one of .*inf2.xlarge"):
+    with pytest.raises(UnsupportedInstanceType, match=r"instanceType: 'm5.large' is not one of .*inf2.xlarge"):
         instance_types.lookup("m5.large")
 
 
@@ -42,8 +44,8 @@ def test_large_types_mount_every_neuron_device() -> None:
 
 def test_cost_per_million_inferences() -> None:
     # $0.7582/h at 2011 inferences/s (the seed's figure) -> 0.7582 / (2011 * 3600) * 1e6
-    assert benchmarks.cost_per_million(0.7582, 2011.0) == pytest.approx(0.10473, rel=1e-3)
-    assert benchmarks.cost_per_million(0.7582, 0.0) is None
+    assert cost_per_million(0.7582, 2011.0) == pytest.approx(0.10473, rel=1e-3)
+    assert cost_per_million(0.7582, 0.0) is None
 
 
 @pytest.mark.parametrize(

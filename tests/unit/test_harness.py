@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from neuronlab_core.benchmark import BenchmarkResult
 
 from neuronbench import backends, cli, runner, scenarios
-from orchestrator.models.benchmark import BenchmarkResult
 
 INPUTS = (torch.zeros(1, 4, dtype=torch.long),)
 

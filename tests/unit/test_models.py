@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from neuronlab_core.benchmark import BenchmarkResult
 from pydantic import ValidationError
 
-from orchestrator.models.benchmark import BenchmarkResult
 from orchestrator.models.environment import StartRequest
 
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 import websocket
 from botocore.exceptions import ClientError
+from neuronlab_core import jupyter
 
 from localcloud.cloud import LocalCloud
-from orchestrator.adapters import jupyter
 from tests.workflow.conftest import start, wait
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import websocket
+from neuronlab_core import jupyter
 
 from localcloud.patches import free_port
-from orchestrator.adapters import jupyter
 from orchestrator.domain.idle import IdlePolicy, decide
 
 pytestmark = pytest.mark.slow

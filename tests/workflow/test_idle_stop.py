@@ -9,10 +9,10 @@ import time
 
 import boto3
 import pytest
+from neuronlab_core import jupyter
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
-from orchestrator.adapters import jupyter
 from tests.workflow.conftest import home, start, wait
 
 pytestmark = pytest.mark.slow

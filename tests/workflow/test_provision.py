@@ -10,10 +10,10 @@ import time
 
 import boto3
 import pytest
+from neuronlab_core import jupyter
 
 from localcloud import faults
 from localcloud.cloud import LOCAL_IMAGE, LocalCloud
-from orchestrator.adapters import jupyter
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from tests.workflow.conftest import start, visited_states, wait
 

@@ -1,4 +1,4 @@
-"""Benchmark history rules: cost per million inferences and the regression verdict."""
+"""Benchmark history rules: the regression verdict."""
 
 from __future__ import annotations
 
@@ -10,13 +10,6 @@ Verdict = Literal["baseline", "ok", "regression", "improvement"]
 REGRESSION_RATIO = 0.9
 IMPROVEMENT_RATIO = 1.1
 HISTORY_WINDOW = 10
-
-
-def cost_per_million(hourly_usd: float, throughput: float) -> float | None:
-    """USD per one million inferences at the measured throughput (inferences/s)."""
-    if throughput <= 0:
-        return None
-    return hourly_usd / (throughput * 3600) * 1_000_000
 
 
 def verdict(throughput: float, previous: list[float]) -> tuple[Verdict, float | None]:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
+from neuronlab_core import instance_types
+
 from orchestrator.adapters import secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore
-from orchestrator.domain import instance_types
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted

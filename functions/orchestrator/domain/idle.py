@@ -11,9 +11,11 @@ What counts as activity, and why (each addresses a known complaint about idle cu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from neuronlab_core.jupyter import Kernel, Signals, Terminal, moment
 
 Action = Literal["keep", "warn", "stop", "unhealthy"]
 
@@ -26,39 +28,6 @@ class IdlePolicy:
     max_lifetime_hours: float | None = None
     max_busy_minutes: float | None = None
     unreachable_limit: int = 3
-
-
-@dataclass(frozen=True)
-class Kernel:
-    id: str
-    execution_state: str
-    last_activity: datetime | None
-    connections: int = 0
-
-
-@dataclass(frozen=True)
-class Terminal:
-    name: str
-    last_activity: datetime | None
-
-
-@dataclass(frozen=True)
-class Signals:
-    reachable: bool
-    last_activity: datetime | None = None  # /api/status: the server's own last activity
-    connections: int = 0
-    kernels: list[Kernel] = field(default_factory=list)
-    terminals: list[Terminal] = field(default_factory=list)
-    error: str | None = None
-    benchmark: str | None = None  # the execution of a benchmark running now (from the record, not the task)
-
-
-def moment(value: str | None) -> datetime | None:
-    """An ISO 8601 timestamp, also with the trailing `Z` Jupyter Server writes: the image's Python may be
-    3.10, whose fromisoformat does not accept `Z`."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
 
 
 def signals_from_report(report: dict[str, Any]) -> Signals:

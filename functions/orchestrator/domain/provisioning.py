@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from neuronlab_core import instance_types
+from neuronlab_core.benchmark import cost_per_million
+
 from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
-from orchestrator.domain import benchmarks, instance_types, placement
+from orchestrator.domain import benchmarks, placement
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
@@ -227,7 +230,7 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
     The benchmark task can be altered from the notebook (its /home is the user's), so what the run was -
     which environment, instance type, model and image - comes from the execution (`request`), never from
     the result: a task cannot write another environment's record or series."""
-    from orchestrator.models.benchmark import BenchmarkResult  # only this step needs it: not on every cold start
+    from neuronlab_core.benchmark import BenchmarkResult  # only this step needs it: not on every cold start
 
     parsed = BenchmarkResult.model_validate(result)
     if request is not None:
@@ -249,7 +252,7 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
             and parsed.instance_type in instance_types.supported():
         hourly = instance_types.lookup(parsed.instance_type).hourly_usd()
         if hourly is not None:
-            parsed.cost_per_million_usd = benchmarks.cost_per_million(hourly, parsed.throughput)
+            parsed.cost_per_million_usd = cost_per_million(hourly, parsed.throughput)
     item = {
         **parsed.model_dump(mode="json"),
         "series": parsed.series,

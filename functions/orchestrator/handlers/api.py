@@ -21,6 +21,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from neuronlab_core.benchmark import Backend, BenchmarkPage
+from neuronlab_core.instance_types import UnsupportedInstanceType
 
 from orchestrator.domain import environments, lifecycle
 from orchestrator.domain.transitions import WHAT_NEXT
@@ -32,7 +34,6 @@ from orchestrator.errors import (
     NotOwner,
     WorkflowNotStarted,
 )
-from orchestrator.models.benchmark import Backend, BenchmarkPage
 from orchestrator.models.environment import (
     ENVIRONMENT_NAME_PATTERN,
     BenchmarkRequest,
@@ -113,6 +114,11 @@ def _invalid_input(error: RequestValidationError) -> Response:
 
 @app.exception_handler(InvalidRequest)
 def _invalid(error: InvalidRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(UnsupportedInstanceType)
+def _unsupported_type(error: UnsupportedInstanceType) -> Response:
     return _error(400, str(error))
 
 

@@ -1,6 +1,6 @@
 """The benchmark result: written by the harness, stored by StoreMetrics, returned by the API.
 
-This module imports nothing but pydantic so the harness container can ship it unchanged.
+Part of neuronlab_core: what the Lambda asset and the image both need, nothing else.
 """
 
 from __future__ import annotations
@@ -93,6 +93,13 @@ class BenchmarkResult(BaseModel):
     def series(self) -> str:
         """The history a run is compared with: same model on the same hardware and backend."""
         return f"{self.model}#{self.instance_type}#{self.backend}"
+
+
+def cost_per_million(hourly_usd: float, throughput: float) -> float | None:
+    """USD per one million inferences at the measured throughput (inferences/s)."""
+    if throughput <= 0:
+        return None
+    return hourly_usd / (throughput * 3600) * 1_000_000
 
 
 class BenchmarkPage(BaseModel):

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from orchestrator.errors import InvalidRequest
+
+class UnsupportedInstanceType(ValueError):
+    """The instance type is not in the table (the message names the field and the rule)."""
 
 # The ECS agent and the OS keep part of the host; what is left is split between the
 # notebook task and the benchmark task, which run side by side on the one instance.
@@ -55,13 +57,13 @@ def supported() -> list[str]:
 
 
 def lookup(name: str) -> InstanceType:
-    """The instance type, or InvalidRequest naming the field and the rule."""
+    """The instance type, or UnsupportedInstanceType naming the field and the rule."""
     table = _table()
     family = name.split(".", 1)[0]
     if family in table["refused"]:
-        raise InvalidRequest(f"instanceType: {name} is not supported: {table['refused'][family]}")
+        raise UnsupportedInstanceType(f"instanceType: {name} is not supported: {table['refused'][family]}")
     spec = table["types"].get(name)
     if spec is None:
-        raise InvalidRequest(f"instanceType: {name!r} is not one of {', '.join(supported())}")
+        raise UnsupportedInstanceType(f"instanceType: {name!r} is not one of {', '.join(supported())}")
     return InstanceType(name=name, prices=spec["hourly_usd"],
                         **{k: v for k, v in spec.items() if k != "hourly_usd"})

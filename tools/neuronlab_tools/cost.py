@@ -3,7 +3,7 @@ environment, one stopped environment, one running environment per instance type,
 
 Every resource type in the templates needs a rule here (a price, or the reason it has no fixed cost):
 a new type without one makes `resource_lines` fail, so docs/cost.md cannot silently drift.
-`python -m orchestrator.domain.cost [--write docs/cost.md]`; tests/unit/test_cost.py fails when the page is stale.
+`python -m neuronlab_tools.cost [--write docs/cost.md]`; tests/unit/test_cost.py fails when the page is stale.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.domain import instance_types
+from neuronlab_core import instance_types
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 HOURS_PER_MONTH = 730
 WEEKS_PER_MONTH = HOURS_PER_MONTH / 168
 REGION = "us-east-1"
@@ -182,7 +182,7 @@ def resource_lines(resources: list[Resource], scenario: Scenario) -> list[Line]:
             continue
         rule = RULES.get(resource.kind)
         if rule is None and resource.kind not in PER_USE:
-            raise UnpricedResource(f"{resource.kind} ({resource.logical_id}): add a rule to orchestrator.domain.cost")
+            raise UnpricedResource(f"{resource.kind} ({resource.logical_id}): add a rule to neuronlab_tools.cost")
         lines.extend(rule(resource, scenario, resources) if rule else [])
     return lines
 

@@ -7,9 +7,44 @@ import os
 import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from orchestrator.domain.idle import Kernel, Signals, Terminal, moment
+
+@dataclass(frozen=True)
+class Kernel:
+    id: str
+    execution_state: str
+    last_activity: datetime | None
+    connections: int = 0
+
+
+@dataclass(frozen=True)
+class Terminal:
+    name: str
+    last_activity: datetime | None
+
+
+@dataclass(frozen=True)
+class Signals:
+    reachable: bool
+    last_activity: datetime | None = None  # /api/status: the server's own last activity
+    connections: int = 0
+    kernels: list[Kernel] = field(default_factory=list)
+    terminals: list[Terminal] = field(default_factory=list)
+    error: str | None = None
+    benchmark: str | None = None  # the execution of a benchmark running now (from the record, not the task)
+
+
+def moment(value: str | None) -> datetime | None:
+    """An ISO 8601 timestamp, also with the trailing `Z` Jupyter Server writes: the image's Python may be
+    3.10, whose fromisoformat does not accept `Z`."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
 
 
 def _open(request: urllib.request.Request, timeout: float) -> Any:

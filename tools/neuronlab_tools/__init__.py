@@ -1,0 +1,1 @@
+"""Repository tooling: the cost model that writes docs/cost.md. Not part of any runtime asset."""

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from neuronlab_core import instance_types
-from neuronlab_core.benchmark import BenchmarkResult, SweepPoint, cost_per_million
+from neuronlab_core.benchmark import BenchmarkResult, SweepPoint
+from neuronlab_core.instance_types import cost_per_million
 
 from neuronbench.models import DEFAULT_MODEL
 

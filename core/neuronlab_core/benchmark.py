@@ -95,13 +95,6 @@ class BenchmarkResult(BaseModel):
         return f"{self.model}#{self.instance_type}#{self.backend}"
 
 
-def cost_per_million(hourly_usd: float, throughput: float) -> float | None:
-    """USD per one million inferences at the measured throughput (inferences/s)."""
-    if throughput <= 0:
-        return None
-    return hourly_usd / (throughput * 3600) * 1_000_000
-
-
 class BenchmarkPage(BaseModel):
     """GET /benchmarks: stored runs, newest first, and the token of the next page (None on the last)."""
 

@@ -67,3 +67,10 @@ def lookup(name: str) -> InstanceType:
         raise UnsupportedInstanceType(f"instanceType: {name!r} is not one of {', '.join(supported())}")
     return InstanceType(name=name, prices=spec["hourly_usd"],
                         **{k: v for k, v in spec.items() if k != "hourly_usd"})
+
+
+def cost_per_million(hourly_usd: float, throughput: float) -> float | None:
+    """USD per one million inferences at the measured throughput (inferences/s)."""
+    if throughput <= 0:
+        return None
+    return hourly_usd / (throughput * 3600) * 1_000_000

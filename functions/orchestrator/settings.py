@@ -1,16 +1,24 @@
-"""Configuration from environment variables (set in template.yaml Globals), validated once per process."""
+"""Configuration from environment variables (set in template.yaml Globals), validated once per process.
+
+A frozen dataclass, not a pydantic model: the sweep and the task-event functions need no pydantic at all, and
+pydantic's import is a third of a handler's cold start beyond boto3 (bench/cold_start.py).
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+
+class SettingsError(RuntimeError):
+    """A variable the function needs is missing or malformed (the message names it)."""
 
 
-class Settings(BaseModel):
-    environments_table: str = Field(min_length=1)
-    benchmarks_table: str = Field(min_length=1)
+@dataclass(frozen=True)
+class Settings:
+    environments_table: str
+    benchmarks_table: str
     idempotency_table: str = ""
     activity_table: str = ""  # the notebook tasks' activity reports (task-writable: idle decisions only)
     artifact_bucket: str = ""
@@ -22,22 +30,39 @@ class Settings(BaseModel):
     shared_network_stack: str = ""  # nested/shared.yml, created with the orchestrator
     custom_domain: str = ""
     certificate_arn: str = ""
-    # the workflow's polling cadence and deadlines (LocalCloud deploys with short polls)
-    stack_poll_seconds: int = Field(default=15, ge=1)
-    notebook_poll_seconds: int = Field(default=10, ge=1)
-    stack_timeout_seconds: int = Field(default=1800, ge=1)
-    notebook_timeout_seconds: int = Field(default=900, ge=1)
-    benchmark_timeout_seconds: int = Field(default=7200, ge=1)
+    # the workflow's polling cadence and deadlines (LocalCloud deploys with short polls); every int is >= 1
+    stack_poll_seconds: int = 15
+    notebook_poll_seconds: int = 10
+    stack_timeout_seconds: int = 1800
+    notebook_timeout_seconds: int = 900
+    benchmark_timeout_seconds: int = 7200
     # the deployment's limits (template.yaml parameters)
-    max_running_environments: int = Field(default=5, ge=1)
-    max_environments_per_caller: int = Field(default=2, ge=1)
+    max_running_environments: int = 5
+    max_environments_per_caller: int = 2
     admin_principals: str = ""  # comma-separated ARN patterns (fnmatch): may act on every environment
     allowed_instance_types: str = ""  # comma-separated; empty: every type of the instance-type table
-    max_benchmark_seconds: int = Field(default=1800, ge=1)
-    benchmark_heartbeat_seconds: int = Field(default=600, ge=1)
+    max_benchmark_seconds: int = 1800
+    benchmark_heartbeat_seconds: int = 600
+
+
+def _value(name: str, kind: str, raw: str) -> str | int:
+    if kind == "str":
+        return raw
+    try:
+        number = int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name.upper()}: {raw!r} is not a whole number") from None
+    if number < 1:
+        raise SettingsError(f"environment variable {name.upper()}: must be at least 1, not {number}")
+    return number
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    names = Settings.model_fields
-    return Settings.model_validate({k.lower(): v for k, v in os.environ.items() if k.lower() in names})
+    values = {f.name: _value(f.name, str(f.type), os.environ[f.name.upper()])
+              for f in fields(Settings) if f.name.upper() in os.environ}
+    missing = [f.name.upper() for f in fields(Settings)
+               if f.default is MISSING and not values.get(f.name)]
+    if missing:
+        raise SettingsError(f"environment variable(s) {', '.join(missing)} required (template.yaml Globals)")
+    return Settings(**values)  # type: ignore[arg-type]

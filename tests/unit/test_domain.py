@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from neuronlab_core import instance_types
-from neuronlab_core.benchmark import cost_per_million
-from neuronlab_core.instance_types import UnsupportedInstanceType
+from neuronlab_core.instance_types import UnsupportedInstanceType, cost_per_million
 
 from orchestrator.domain import benchmarks
 

@@ -96,3 +96,26 @@ def test_benchmark_model_is_a_name_or_a_path_of_bounded_length(model: str) -> No
                                    "/home/jupyter/models/my-model", "org/model_v2.1"])
 def test_benchmark_models_people_use_pass(model: str) -> None:
     assert StartRequest.model_validate({"name": "demo", "benchmarkModel": model}).benchmark_model == model
+
+
+def test_settings_name_the_variable_that_is_missing_or_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.settings import SettingsError, settings
+
+    monkeypatch.delenv("ENVIRONMENTS_TABLE", raising=False)
+    monkeypatch.setenv("BENCHMARKS_TABLE", "b")
+    settings.cache_clear()
+    with pytest.raises(SettingsError, match="ENVIRONMENTS_TABLE required"):
+        settings()
+    monkeypatch.setenv("ENVIRONMENTS_TABLE", "e")
+    monkeypatch.setenv("STACK_POLL_SECONDS", "soon")
+    settings.cache_clear()
+    with pytest.raises(SettingsError, match="STACK_POLL_SECONDS: 'soon' is not a whole number"):
+        settings()
+    monkeypatch.setenv("STACK_POLL_SECONDS", "0")
+    settings.cache_clear()
+    with pytest.raises(SettingsError, match="STACK_POLL_SECONDS: must be at least 1"):
+        settings()
+    monkeypatch.setenv("STACK_POLL_SECONDS", "3")
+    settings.cache_clear()
+    assert settings().stack_poll_seconds == 3 and settings().environments_table == "e"
+    settings.cache_clear()

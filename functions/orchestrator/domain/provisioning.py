@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from neuronlab_core import instance_types
-from neuronlab_core.benchmark import cost_per_million
+from neuronlab_core.instance_types import cost_per_million
 
 from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore

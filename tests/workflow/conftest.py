@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,24 @@ from localcloud.cloud import LocalCloud
 EXECUTION_DEADLINE_S = 180
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+@contextmanager
+def running(directory: Path, parameters: dict[str, str] | None = None) -> Iterator[LocalCloud]:
+    """A LocalCloud for one test module (with these template parameters over its own); the process
+    environment it changed is put back after."""
     saved = dict(os.environ)
-    instance = LocalCloud(tmp_path_factory.mktemp("localcloud")).start()
-    instance.put_local_image()
+    instance = LocalCloud(directory, parameters=parameters or {}).start()
     try:
         yield instance
     finally:
         instance.stop()
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with running(tmp_path_factory.mktemp("localcloud")) as instance:
+        yield instance
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ an environment record."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from localcloud.cloud import LocalCloud
 from orchestrator.handlers.api import openapi_document
+from tests.workflow.conftest import running
 
 # At least 1000 cases in all: each operation gets this many valid and this many invalid ones.
 CASES_PER_OPERATION_AND_MODE = 70
@@ -28,14 +28,8 @@ FUZZ_PARAMETERS = {"MaxRunningEnvironments": "2", "MaxEnvironmentsPerCaller": "2
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    saved = dict(os.environ)
-    instance = LocalCloud(tmp_path_factory.mktemp("fuzz"), parameters=FUZZ_PARAMETERS).start()
-    try:
+    with running(tmp_path_factory.mktemp("fuzz"), FUZZ_PARAMETERS) as instance:
         yield instance
-    finally:
-        instance.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _record(name: Any) -> dict[str, Any] | None:

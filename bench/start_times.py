@@ -22,7 +22,8 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "local"), str(ROOT / "functions"), str(ROOT)]
 
-from localcloud.cloud import LocalCloud  # noqa: E402
+from localcloud.cloud import REGION, LocalCloud  # noqa: E402
+from neuronlab import signing  # noqa: E402
 
 RUNS = 3
 PHASES = {"image": ("CheckImage", "DeployStacks"), "stack": ("DeployStacks", "WaitForNotebook"),
@@ -58,7 +59,7 @@ def main() -> None:
     try:
         for i in range(RUNS):
             name = f"timing{i}"
-            http = cloud.http()
+            http = signing.session(cloud.person("you"), REGION)  # the API checks SigV4, as API Gateway does
             cold = http.post(f"{cloud.api.url}/environments", json={"name": name, "benchmark": False}, timeout=30)
             execution = _wait(cold.json()["executionArn"])
             assert execution["status"] == "SUCCEEDED", execution

@@ -100,12 +100,6 @@ class LocalCloud:
                                  "secretAccessKey": key["SecretAccessKey"]}
         return self.people[name]
 
-    def http(self, name: str = YOU) -> Any:
-        """A requests session signing as that person, for the API at self.api.url."""
-        from neuronlab import signing
-
-        return signing.session(self.person(name), REGION)
-
     def function_name(self, logical_id: str) -> str:
         import boto3
 

@@ -12,11 +12,18 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from localcloud import faults
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import REGION, LocalCloud
+from neuronlab import signing
 
 EXECUTION_DEADLINE_S = 180
+
+
+def http(cloud: LocalCloud, person: str = "you") -> requests.Session:
+    """A requests session signing as that person of the emulated IAM (LocalCloud's API checks SigV4)."""
+    return signing.session(cloud.person(person), REGION)
 
 
 @contextmanager
@@ -74,7 +81,7 @@ def nothing_billed_without_reason(request: pytest.FixtureRequest) -> Iterator[No
 
 
 def start(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
-    response = cloud.http().post(f"{cloud.api.url}/environments", json=body, timeout=30)
+    response = http(cloud).post(f"{cloud.api.url}/environments", json=body, timeout=30)
     assert response.status_code == 202, response.text
     return response.json()
 
@@ -88,7 +95,7 @@ def wait(cloud: LocalCloud, execution_arn: str, person: str = "you") -> tuple[di
         execution = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             name = json.loads(execution["input"])["name"]
-            record = cloud.http(person).get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+            record = http(cloud, person).get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
             return execution, record, time.monotonic() - begin
         time.sleep(0.3)
     raise AssertionError(f"execution still running after {EXECUTION_DEADLINE_S} s: {execution_arn}")

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from localcloud.cloud import LocalCloud
 from orchestrator.handlers.api import openapi_document
-from tests.workflow.conftest import running
+from tests.workflow.conftest import http, running
 
 # At least 1000 cases in all: each operation gets this many valid and this many invalid ones.
 CASES_PER_OPERATION_AND_MODE = 70
@@ -70,7 +70,7 @@ def _run(operation: Any, mode: GenerationMode, cloud: LocalCloud, people: list[A
 
 def test_generated_requests_get_documented_answers_and_invalid_ones_change_nothing(cloud: LocalCloud) -> None:
     schema = schemathesis.openapi.from_dict(openapi_document())
-    people = [cloud.http("you"), cloud.http("fuzz-other")]
+    people = [http(cloud, "you"), http(cloud, "fuzz-other")]
     counts = {"cases": 0, "2xx": 0, "4xx": 0}
     began = time.monotonic()
     for result in schema.get_all_operations():

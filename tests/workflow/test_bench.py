@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from localcloud.cloud import LocalCloud
 from neuronlab import cli
 from neuronlab.client import Target
-from tests.workflow.conftest import start, wait
+from tests.workflow.conftest import http, start, wait
 from tests.workflow.test_faults import entered
 
 pytestmark = pytest.mark.slow
@@ -46,11 +46,11 @@ def test_bench_runs_again_one_at_a_time_counts_as_activity_and_joins_the_history
     boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"]).update_item(
         Key={"name": "bench"}, UpdateExpression="SET idlePolicy = :p",
         ExpressionAttributeValues={":p": {"idle_minutes": 1, "grace_minutes": 0, "warning_minutes": 0}})
-    http, url = cloud.http(), f"{cloud.api.url}/environments/bench/benchmarks"
-    first = http.post(url, json={"model": "random:bert-tiny", "seconds": 20}, timeout=30)
+    api, url = http(cloud), f"{cloud.api.url}/environments/bench/benchmarks"
+    first = api.post(url, json={"model": "random:bert-tiny", "seconds": 20}, timeout=30)
     assert first.status_code == 202, first.text
     run = first.json()["benchmarkRun"]
-    second = http.post(url, json={"seconds": 1}, timeout=30)
+    second = api.post(url, json={"seconds": 1}, timeout=30)
     assert second.status_code == 409 and run["executionArn"] in second.json()["message"]
     entered(run["executionArn"], "RunBenchmark")
     decision = _sweep(cloud)["bench"]
@@ -65,10 +65,10 @@ def test_bench_runs_again_one_at_a_time_counts_as_activity_and_joins_the_history
     text = console.export_text()
     assert "Benchmark random:bert-tiny on inf2.xlarge" in text and "not priced" in text
     for _ in range(2):  # an instance has room for any number of runs in a row (each gives its share back)
-        again = http.post(url, json={"seconds": 1}, timeout=30)
+        again = api.post(url, json={"seconds": 1}, timeout=30)
         assert again.status_code == 202, again.text
         assert wait(cloud, again.json()["benchmarkRun"]["executionArn"])[0]["status"] == "SUCCEEDED"
-    history = http.get(f"{cloud.api.url}/benchmarks", params={"environment": "bench"}, timeout=30).json()
+    history = api.get(f"{cloud.api.url}/benchmarks", params={"environment": "bench"}, timeout=30).json()
     assert len(history["benchmarks"]) == 4
     assert all(item.get("cost_per_million_usd") is None for item in history["benchmarks"])  # CPU runs
 
@@ -82,11 +82,11 @@ def test_a_benchmark_that_fails_leaves_the_environment_ready(cloud: LocalCloud,
                                           "--seconds", "1", "--wait"])
     assert result.exit_code == 1
     assert "benchmark failed" in result.output + console.export_text()
-    record = cloud.http().get(f"{cloud.api.url}/environments/bench-fails", timeout=30).json()
+    record = http(cloud).get(f"{cloud.api.url}/environments/bench-fails", timeout=30).json()
     assert record["state"] == "READY" and "benchmarkRun" not in record
     assert record["lastBenchmarkFailure"]["reason"]
     # and the next one may run
-    again = cloud.http().post(f"{cloud.api.url}/environments/bench-fails/benchmarks", json={"seconds": 1},
+    again = http(cloud).post(f"{cloud.api.url}/environments/bench-fails/benchmarks", json={"seconds": 1},
                               timeout=30)
     assert again.status_code == 202
     wait(cloud, again.json()["benchmarkRun"]["executionArn"])
@@ -94,6 +94,6 @@ def test_a_benchmark_that_fails_leaves_the_environment_ready(cloud: LocalCloud,
 
 def test_bench_is_refused_on_an_environment_that_is_not_ready(cloud: LocalCloud) -> None:
     _ready(cloud, "bench-stopped")
-    assert cloud.http().post(f"{cloud.api.url}/environments/bench-stopped/stop", timeout=60).status_code == 200
-    response = cloud.http().post(f"{cloud.api.url}/environments/bench-stopped/benchmarks", json={}, timeout=30)
+    assert http(cloud).post(f"{cloud.api.url}/environments/bench-stopped/stop", timeout=60).status_code == 200
+    response = http(cloud).post(f"{cloud.api.url}/environments/bench-stopped/benchmarks", json={}, timeout=30)
     assert response.status_code == 409 and "STOPPED" in response.json()["message"]

@@ -14,7 +14,7 @@ from localcloud.cloud import REGION, LocalCloud
 from neuronlab import permissions
 from neuronlab.client import Target
 from neuronlab.doctor import Doctor
-from tests.workflow.conftest import start, wait
+from tests.workflow.conftest import http, start, wait
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +53,12 @@ def test_doctor_knows_every_call_the_functions_make(cloud: LocalCloud) -> None:
     assert execution["status"] == "SUCCEEDED"
     invoke = boto3.client("lambda").invoke
     invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
-    assert cloud.http().post(f"{cloud.api.url}/environments/lifecycle/stop", timeout=30).status_code == 200
-    again = cloud.http().post(f"{cloud.api.url}/environments/lifecycle/start", json={"benchmark": False}, timeout=30)
+    assert http(cloud).post(f"{cloud.api.url}/environments/lifecycle/stop", timeout=30).status_code == 200
+    again = http(cloud).post(f"{cloud.api.url}/environments/lifecycle/start", json={"benchmark": False}, timeout=30)
     assert wait(cloud, again.json()["executionArn"])[0]["status"] == "SUCCEEDED"
     for query in ({"model": "noop"}, {"environment": "lifecycle"}):
-        assert cloud.http().get(f"{cloud.api.url}/benchmarks", params=query, timeout=30).status_code == 200
-    assert cloud.http().delete(f"{cloud.api.url}/environments/lifecycle", timeout=30).status_code in (200, 202)
+        assert http(cloud).get(f"{cloud.api.url}/benchmarks", params=query, timeout=30).status_code == 200
+    assert http(cloud).delete(f"{cloud.api.url}/environments/lifecycle", timeout=30).status_code in (200, 202)
     time.sleep(1)
     invoke(FunctionName=cloud.function_name("IdleSweepFunction"), Payload=b"{}")
 

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from neuronlab_core import jupyter
 
 from localcloud.cloud import LocalCloud
-from tests.workflow.conftest import start, wait
+from tests.workflow.conftest import http, start, wait
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def test_delete_tears_everything_down_keeps_home_and_allows_a_fresh_start(cloud:
         StackName=ready["stackName"])["Stacks"][0]["Outputs"]}
 
     # When it is deleted
-    response = cloud.http().delete(f"{cloud.api.url}/environments/doomed", timeout=60)
+    response = http(cloud).delete(f"{cloud.api.url}/environments/doomed", timeout=60)
 
     # Then its stack, group and token are gone, its URL answers nothing, and /home's id is kept
     assert response.status_code == 202, response.text
@@ -104,7 +104,7 @@ def test_delete_tears_everything_down_keeps_home_and_allows_a_fresh_start(cloud:
         time.sleep(0.2)
 
     # and a second delete is a conflict, while a start creates it afresh
-    assert cloud.http().delete(f"{cloud.api.url}/environments/doomed", timeout=60).status_code == 409
+    assert http(cloud).delete(f"{cloud.api.url}/environments/doomed", timeout=60).status_code == 409
     again = start(cloud, {"name": "doomed", "benchmark": False})
     execution, ready, _ = wait(cloud, again["executionArn"])
     assert ready["state"] == "READY", ready.get("failureReason")
@@ -113,7 +113,7 @@ def test_delete_tears_everything_down_keeps_home_and_allows_a_fresh_start(cloud:
 
 def test_deleting_an_environment_being_provisioned_aborts_its_start(cloud: LocalCloud) -> None:
     started = start(cloud, {"name": "busy", "benchmark": False})
-    response = cloud.http().delete(f"{cloud.api.url}/environments/busy", timeout=60)
+    response = http(cloud).delete(f"{cloud.api.url}/environments/busy", timeout=60)
     assert response.status_code == 202, response.text
     execution, record, _ = wait(cloud, started["executionArn"])
     # aborted; on LocalCloud a step running at that moment may still end it FAILED (moto stops between states)
@@ -124,14 +124,14 @@ def test_deleting_an_environment_being_provisioned_aborts_its_start(cloud: Local
                                   Payload=json.dumps({"reconcile": True}).encode())
     assert [s for s in boto3.client("cloudformation").describe_stacks()["Stacks"]
             if s["StackName"] == "neuronlab-env-busy" and s["StackStatus"] != "DELETE_COMPLETE"] == []
-    again = cloud.http().delete(f"{cloud.api.url}/environments/busy", timeout=60)
+    again = http(cloud).delete(f"{cloud.api.url}/environments/busy", timeout=60)
     assert again.status_code == 409 and "start it to create it again" in again.json()["message"]
 
 
 def test_an_instance_type_not_offered_in_the_network_fails_with_the_reason(cloud: LocalCloud) -> None:
     # moto's offerings put trn1.32xlarge in us-east-1b/c/f; the shared network spans us-east-1a-c, so it
     # is placed in b and c. trn1n is not in the table at all: the API refuses it before any workflow.
-    response = cloud.http().post(f"{cloud.api.url}/environments",
+    response = http(cloud).post(f"{cloud.api.url}/environments",
                                  json={"name": "trn", "instanceType": "trn1n.32xlarge"}, timeout=30)
     assert response.status_code == 400 and response.json()["message"].startswith("instanceType:")
     started = start(cloud, {"name": "trn", "instanceType": "trn1.32xlarge", "benchmark": False})

@@ -16,14 +16,14 @@ import pytest
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
-from tests.workflow.conftest import start, visited_states
+from tests.workflow.conftest import http, start, visited_states
 
 pytestmark = pytest.mark.slow
 SETTLE_DEADLINE_S = 120
 
 
 def record(cloud: LocalCloud, name: str) -> dict[str, Any]:
-    return cloud.http().get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+    return http(cloud).get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
 
 
 def reconcile(cloud: LocalCloud) -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def abort_in(state: str) -> Callable[[LocalCloud, str, str], None]:
 def request_in(state: str, method: str, path: str) -> Callable[[LocalCloud, str, str], None]:
     def during(cloud: LocalCloud, name: str, execution: str) -> None:
         entered(execution, state)
-        response = cloud.http().request(method, f"{cloud.api.url}/environments/{name}{path}", timeout=60)
+        response = http(cloud).request(method, f"{cloud.api.url}/environments/{name}{path}", timeout=60)
         assert response.status_code in (200, 202), response.text
     return during
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from localcloud import iam
 from localcloud.cloud import REGION, LocalCloud
 from neuronlab import signing
-from tests.workflow.conftest import start, wait
+from tests.workflow.conftest import http, start, wait
 
 pytestmark = pytest.mark.slow
 
@@ -117,10 +117,10 @@ def test_the_api_knows_who_calls_and_refuses_who_may_not(cloud: LocalCloud) -> N
     response = signing.session(forged, REGION).get(url, timeout=30)
     assert response.status_code == 403 and "signature" in response.json()["message"]
     cloud.person("mallory", may_invoke=False)
-    response = cloud.http("mallory").get(url, timeout=30)
+    response = http(cloud, "mallory").get(url, timeout=30)
     assert response.status_code == 403 and "execute-api:Invoke" in response.json()["message"]
 
-    alice, bob, admin = cloud.http("alice"), cloud.http("bob"), cloud.http("admin-ops")
+    alice, bob, admin = http(cloud, "alice"), http(cloud, "bob"), http(cloud, "admin-ops")
     created = alice.post(url, json={"name": "alices", "benchmark": False}, timeout=30)
     assert created.status_code == 202 and created.json()["owner"] == cloud.person("alice")["arn"]
     assert bob.get(f"{url}/alices", timeout=30).status_code == 403

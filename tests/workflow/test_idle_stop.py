@@ -13,7 +13,7 @@ from neuronlab_core import jupyter
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
-from tests.workflow.conftest import home, start, wait
+from tests.workflow.conftest import home, http, start, wait
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def sweep(cloud: LocalCloud) -> dict[str, dict]:
 
 
 def record(cloud: LocalCloud, name: str) -> dict:
-    return cloud.http().get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
+    return http(cloud).get(f"{cloud.api.url}/environments/{name}", timeout=30).json()
 
 
 def compute(name: str) -> tuple[int, int]:
@@ -82,7 +82,7 @@ def test_idle_environment_is_stopped_by_a_sweep_and_starts_warm_with_home_intact
     until(lambda: jupyter.api_status(url, token(cloud, "idle"))[0] == 503)
 
     # When it starts again, with its recorded settings
-    response = cloud.http().post(f"{cloud.api.url}/environments/idle/start", json={"benchmark": False}, timeout=30)
+    response = http(cloud).post(f"{cloud.api.url}/environments/idle/start", json={"benchmark": False}, timeout=30)
     assert response.status_code == 202, response.text
     execution, ready, _ = wait(cloud, response.json()["executionArn"])
 
@@ -113,10 +113,10 @@ def test_stop_on_request(cloud: LocalCloud) -> None:
     first = start(cloud, {"name": "manual", "benchmark": False})
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"
-    response = cloud.http().post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
+    response = http(cloud).post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
     assert response.status_code == 200 and response.json()["state"] == "STOPPED"
     assert compute("manual") == (0, 0)
-    again = cloud.http().post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
+    again = http(cloud).post(f"{cloud.api.url}/environments/manual/stop", timeout=30)
     assert again.status_code == 409 and "STOPPED" in again.json()["message"]
 
 

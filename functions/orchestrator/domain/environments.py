@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -12,7 +11,7 @@ from neuronlab_core import instance_types
 
 from orchestrator.adapters import secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore
-from orchestrator.domain.provisioning import environment_store, names_for, now_iso
+from orchestrator.domain.provisioning import benchmark_run, environment_store, names_for, now_iso, workflow_timeouts
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
 from orchestrator.models.environment import BenchmarkRequest, EnvironmentState, StartRequest
@@ -122,10 +121,7 @@ def start(request: StartRequest, caller: str, source_ip: str | None, account: st
                       "seconds": request.benchmark_seconds, "gate": request.benchmark_gate},
         # The state machine reads its polling cadence and deadlines from its input.
         "waits": {"stackSeconds": config.stack_poll_seconds, "notebookSeconds": config.notebook_poll_seconds},
-        "timeouts": {"stackSeconds": config.stack_timeout_seconds,
-                     "notebookSeconds": config.notebook_timeout_seconds,
-                     "benchmarkSeconds": config.benchmark_timeout_seconds,
-                     "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds},
+        "timeouts": workflow_timeouts(),
     }
     try:
         execution_arn = stepfunctions.start(config.state_machine_arn, f"{request.name}-{int(time.time()*1000)}",
@@ -164,11 +160,8 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, An
     model = request.model or (record.get("lastBenchmark") or {}).get("model") or "random:bert-base"
     execution_name = f"{name}-bench-{int(time.time() * 1000)}"
     execution_arn = config.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
-    started = datetime.now(UTC)
-    run = {"executionArn": execution_arn, "model": model, "seconds": request.seconds, "scenario": request.scenario,
-           "by": caller, "startedAt": started.isoformat(timespec="milliseconds"),
-           # the sweep counts it as activity until it ends, or until the workflow's own deadline for it
-           "deadline": (started + timedelta(seconds=config.benchmark_timeout_seconds)).isoformat()}
+    run = benchmark_run(execution_arn, model, request.seconds, config.benchmark_timeout_seconds,
+                        scenario=request.scenario, by=caller)
     store = environment_store()
     store.claim_benchmark(name, run, replacing=held)
     payload = {
@@ -176,8 +169,7 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, An
         "image": {"digest": record.get("imageDigest", "")},
         "benchmark": {"enabled": True, "model": model, "seconds": request.seconds, "scenario": request.scenario,
                       "gate": False},
-        "timeouts": {"benchmarkSeconds": config.benchmark_timeout_seconds,
-                     "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds},
+        "timeouts": workflow_timeouts(),
     }
     try:
         stepfunctions.start(config.state_machine_arn, execution_name, payload)

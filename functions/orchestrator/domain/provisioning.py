@@ -194,6 +194,24 @@ def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
     return {"state": record["state"], "url": record["url"]}
 
 
+def workflow_timeouts() -> dict[str, int]:
+    """The deadlines the state machine reads from its input (LocalCloud deploys with short polls)."""
+    config = settings()
+    return {"stackSeconds": config.stack_timeout_seconds, "notebookSeconds": config.notebook_timeout_seconds,
+            "benchmarkSeconds": config.benchmark_timeout_seconds,
+            "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds}
+
+
+def benchmark_run(execution_arn: str | None, model: str, seconds: int, timeout_seconds: int,
+                  **extra: Any) -> dict[str, Any]:
+    """The record's `benchmarkRun`: the one benchmark an environment runs. The idle sweep counts it as activity
+    until it ends (StoreMetrics or RecordBenchmarkFailure remove it), or until the workflow's own deadline."""
+    started = datetime.now(UTC)
+    return {"executionArn": execution_arn, "model": model, "seconds": seconds, **extra,
+            "startedAt": started.isoformat(timespec="milliseconds"),
+            "deadline": (started + timedelta(seconds=timeout_seconds)).isoformat()}
+
+
 def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "") -> dict[str, str]:
     """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token.
 
@@ -214,12 +232,8 @@ def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "")
     store = environment_store()
     changes: dict[str, Any] = {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()}
     if request.get("mode") != "benchmark":  # the start's benchmark holds the slot an on-demand run claims itself
-        record = store.get(name)
-        started = datetime.now(UTC)
-        changes["benchmarkRun"] = {
-            "executionArn": record.get("executionArn"), "model": spec["model"], "seconds": spec["seconds"],
-            "startedAt": started.isoformat(timespec="milliseconds"),
-            "deadline": (started + timedelta(seconds=request["timeouts"]["benchmarkSeconds"])).isoformat()}
+        changes["benchmarkRun"] = benchmark_run(store.get(name).get("executionArn"), spec["model"], spec["seconds"],
+                                                request["timeouts"]["benchmarkSeconds"])
     store.transition(name, ALLOWED_FROM["benchmark"], changes)
     return {"taskArn": task_arn}
 

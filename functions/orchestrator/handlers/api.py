@@ -112,40 +112,20 @@ def _invalid_input(error: RequestValidationError) -> Response:
     return _error(400, "invalid request", details)
 
 
-@app.exception_handler(InvalidRequest)
-def _invalid(error: InvalidRequest) -> Response:
-    return _error(400, str(error))
+# Each named failure's status; the message already names the field, the limit or the owner.
+_STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, LimitExceeded: 403,
+                                       NotOwner: 403, EnvironmentNotFound: 404, WorkflowNotStarted: 503}
 
 
-@app.exception_handler(UnsupportedInstanceType)
-def _unsupported_type(error: UnsupportedInstanceType) -> Response:
-    return _error(400, str(error))
-
-
-@app.exception_handler(LimitExceeded)
-def _over_limit(error: LimitExceeded) -> Response:
-    return _error(403, str(error))
-
-
-@app.exception_handler(NotOwner)
-def _not_owner(error: NotOwner) -> Response:
-    return _error(403, str(error))
-
-
-@app.exception_handler(EnvironmentNotFound)
-def _not_found(error: EnvironmentNotFound) -> Response:
-    return _error(404, str(error))
+@app.exception_handler(list(_STATUS))
+def _named_failure(error: Exception) -> Response:
+    return _error(next(code for kind, code in _STATUS.items() if isinstance(error, kind)), str(error))
 
 
 @app.exception_handler(EnvironmentConflict)
 def _conflict(error: EnvironmentConflict) -> Response:
     hint = WHAT_NEXT.get(error.state)
     return _error(409, f"{error}: {hint}" if hint else str(error))
-
-
-@app.exception_handler(WorkflowNotStarted)
-def _not_started(error: WorkflowNotStarted) -> Response:
-    return _error(503, str(error))
 
 
 def _accepted(request: StartRequest) -> Response[Environment]:

@@ -77,8 +77,8 @@ NOT_NEEDED = {
     "firehose": "the log group delivers to no Firehose stream",
     "vpc-lattice": "the group has no VPC Lattice traffic source",
     "ecs:PutAccountSetting": "the cluster changes no account-wide ECS setting, and the stack must not",
-    "iam:PutRolePermissionsBoundary": "no role sets PermissionsBoundary; the stack must not change one",
-    "iam:DeleteRolePermissionsBoundary": "no role sets PermissionsBoundary; the stack must not lift one",
+    # PutRolePermissionsBoundary is needed (an update puts EnvironmentRoleBoundary on a role created before it)
+    "iam:DeleteRolePermissionsBoundary": "every role keeps EnvironmentRoleBoundary; the stack must not lift it",
 }
 
 

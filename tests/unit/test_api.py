@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -303,3 +304,18 @@ def test_a_benchmark_on_demand_is_refused_naming_why(state_machine: str, monkeyp
     status, body = call("POST", "/environments/demo/benchmarks", {"scenario": "fastest"})
     assert status == 400 and body["details"][0].startswith("scenario:")
     assert "benchmarkRun" not in call("GET", "/environments/demo")[1]
+
+
+@pytest.mark.parametrize(("claimed_minutes_ago", "status"), [(0, 409), (10, 202)])
+def test_a_claimed_benchmark_whose_workflow_never_started(state_machine: str, claimed_minutes_ago: int,
+                                                          status: int) -> None:
+    """Between the claim and StartExecution (or when StartExecution failed and the claim stayed), the execution
+    does not exist: a fresh claim still holds the slot (409, not a 500), a stale one is replaced."""
+    _ready("demo")
+    claimed = datetime.now(UTC) - timedelta(minutes=claimed_minutes_ago)
+    missing = state_machine.replace(":stateMachine:", ":execution:") + ":demo-bench-never"
+    boto3.resource("dynamodb").Table(settings().environments_table).update_item(
+        Key={"name": "demo"}, UpdateExpression="SET benchmarkRun = :r", ExpressionAttributeValues={":r": {
+            "executionArn": missing, "startedAt": claimed.isoformat(), "deadline": claimed.isoformat()}})
+    answer, body = call("POST", "/environments/demo/benchmarks", {})
+    assert answer == status, body

@@ -28,8 +28,13 @@ def fail_task(token: str, error: str, cause: str) -> bool:
 
 
 def status(execution_arn: str) -> str:
-    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED."""
-    return str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, or MISSING: no such execution (it never started)."""
+    try:
+        return str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return "MISSING"
+        raise
 
 
 def stop(execution_arn: str, cause: str) -> None:

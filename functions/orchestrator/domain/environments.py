@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -136,8 +137,17 @@ def start(request: StartRequest, caller: str, source_ip: str | None, account: st
                                    {"executionArn": execution_arn, "updatedAt": now_iso()}))
 
 
-def _running(execution_arn: str | None) -> bool:
-    return bool(execution_arn) and stepfunctions.status(str(execution_arn)) == "RUNNING"
+# The API that claims a benchmark starts its workflow right after: a claim this young whose execution does not
+# exist yet still holds the slot; an older one is what a failed StartExecution left behind.
+CLAIM_GRACE = timedelta(minutes=1)
+
+
+def _running(execution_arn: str | None, claimed_at: str | None = None) -> bool:
+    if not execution_arn:
+        return False
+    status = stepfunctions.status(execution_arn)
+    fresh = claimed_at is not None and datetime.now(UTC) - datetime.fromisoformat(claimed_at) < CLAIM_GRACE
+    return status == "RUNNING" or (status == "MISSING" and fresh)
 
 
 def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, Any]:
@@ -152,9 +162,11 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, An
     if record["state"] != EnvironmentState.READY:
         raise EnvironmentConflict(f"environment {name!r} is {record['state']}; a benchmark runs on a READY one",
                                   record["state"])
-    held = (record.get("benchmarkRun") or {}).get("executionArn")
-    for execution in (held, record.get("executionArn")):  # an on-demand run, or the start's own benchmark
-        if _running(execution):
+    claim = record.get("benchmarkRun") or {}
+    held = claim.get("executionArn")
+    # an on-demand run (or its claim), or the start's own benchmark
+    for execution, claimed_at in ((held, claim.get("startedAt")), (record.get("executionArn"), None)):
+        if _running(execution, claimed_at):
             raise EnvironmentConflict(f"environment {name!r} has a benchmark running ({execution}); wait for it "
                                       f"(neuronlab status {name})")
     model = request.model or (record.get("lastBenchmark") or {}).get("model") or "random:bert-base"

@@ -60,3 +60,12 @@ class FakeContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 30000
+
+
+def workflow_state(**fields: Any) -> Any:
+    """A provisioning workflow state as the API starts it for environment `demo`, with `fields` added or replaced."""
+    from orchestrator.models.workflow import WorkflowState, parse
+
+    return parse({"name": "demo", "instanceType": "inf2.xlarge", "image": {"digest": "sha256:real"}, "benchmark": {},
+                  "timeouts": {"stackSeconds": 60, "notebookSeconds": 60, "benchmarkSeconds": 60,
+                               "benchmarkHeartbeatSeconds": 60}, **fields}, WorkflowState)

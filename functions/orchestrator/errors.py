@@ -56,3 +56,7 @@ class WorkflowNotStarted(NeuronLabError):
 
 class CapacityUnavailable(NeuronLabError):
     """No AZ of the shared network offers the instance type, or every one of them lacks capacity."""
+
+
+class InvalidWorkflowState(NeuronLabError):
+    """A step got a state document of the wrong shape (a defect of the API or the state machine, not of input)."""

@@ -1,4 +1,9 @@
-"""Configuration from environment variables (set in template.yaml Globals), validated once per process.
+"""Configuration from environment variables (template.yaml: Globals and each function's own), read per function.
+
+Each handler names the settings it needs (`lambda_entry(needs=...)`); a missing one fails the function at import
+on Lambda (its `_HANDLER` names the handler being loaded), and at the call anywhere else, with a message naming
+the variable. LocalCloud runs every function in one process: it gives each invocation its own function's
+variables through FUNCTION_VARIABLES, so a function reading a variable its template entry lacks fails there too.
 
 A frozen dataclass, not a pydantic model: the sweep and the task-event functions need no pydantic at all, and
 pydantic's import is a third of a handler's cold start beyond boto3 (bench/cold_start.py).
@@ -7,8 +12,14 @@ pydantic's import is a third of a handler's cold start beyond boto3 (bench/cold_
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
 from functools import lru_cache
+
+# The invoked function's variables where one process runs many functions (LocalCloud); None on Lambda, where the
+# process environment is the function's own.
+FUNCTION_VARIABLES: ContextVar[Mapping[str, str] | None] = ContextVar("neuronlab_function_variables", default=None)
 
 
 class SettingsError(RuntimeError):
@@ -17,8 +28,10 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    environments_table: str
-    benchmarks_table: str
+    """Every setting of every function; "" is a string setting that is not configured."""
+
+    environments_table: str = ""
+    benchmarks_table: str = ""
     idempotency_table: str = ""
     activity_table: str = ""  # the notebook tasks' activity reports (task-writable: idle decisions only)
     artifact_bucket: str = ""
@@ -57,12 +70,27 @@ def _value(name: str, kind: str, raw: str) -> str | int:
     return number
 
 
-@lru_cache(maxsize=1)
 def settings() -> Settings:
-    values = {f.name: _value(f.name, str(f.type), os.environ[f.name.upper()])
-              for f in fields(Settings) if f.name.upper() in os.environ}
-    missing = [f.name.upper() for f in fields(Settings)
-               if f.default is MISSING and not values.get(f.name)]
-    if missing:
-        raise SettingsError(f"environment variable(s) {', '.join(missing)} required (template.yaml Globals)")
+    """The settings of the function being invoked."""
+    variables = FUNCTION_VARIABLES.get()
+    return _parsed(None if variables is None else tuple(sorted(variables.items())))
+
+
+@lru_cache(maxsize=32)
+def _parsed(variables: tuple[tuple[str, str], ...] | None) -> Settings:
+    environment = os.environ if variables is None else dict(variables)
+    values = {f.name: _value(f.name, str(f.type), environment[f.name.upper()])
+              for f in fields(Settings) if f.name.upper() in environment}
     return Settings(**values)  # type: ignore[arg-type]
+
+
+settings.cache_clear = _parsed.cache_clear  # type: ignore[attr-defined]  # tests change os.environ
+
+
+def require(function: str, needs: tuple[str, ...]) -> None:
+    """SettingsError naming every variable `function` needs that is not set."""
+    config = settings()
+    missing = [name.upper() for name in needs if getattr(config, name) in ("", None)]
+    if missing:
+        raise SettingsError(f"{function}: environment variable(s) {', '.join(missing)} required "
+                            "(template.yaml: the function's Environment)")

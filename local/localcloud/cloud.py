@@ -30,6 +30,9 @@ PROCESS_ENV = {
     "AWS_ACCESS_KEY_ID": "localcloud", "AWS_SECRET_ACCESS_KEY": "localcloud",
     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_DEV": "false",
+    # Globals every function shares, which Powertools reads once per process; each invocation's own variables
+    # come through orchestrator.settings.FUNCTION_VARIABLES (patches._invoke_in_process)
+    "POWERTOOLS_SERVICE_NAME": "neuronlab", "POWERTOOLS_METRICS_NAMESPACE": "NeuronLab",
 }
 
 

@@ -29,6 +29,9 @@ class Faults:
     fail_before: dict[str, int] = field(default_factory=dict)
     # handler name -> seconds its invocations wait before running (a window to abort an execution in)
     delay: dict[str, float] = field(default_factory=dict)
+    # variables every function gets on top of its template's, as a changed template would give them
+    # (a deadline short enough for a test)
+    variables: dict[str, str] = field(default_factory=dict)
 
     def take(self, counts: dict[str, int], handler: str) -> bool:
         """Whether this invocation of `handler` is one of the counted ones (and count it)."""

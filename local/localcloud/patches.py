@@ -31,7 +31,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -60,7 +59,6 @@ from moto.utilities.arns import parse_arn
 from localcloud import faults, iam
 
 _log = logging.getLogger("localcloud.lambda")
-_env_lock = threading.Lock()
 _applied = False
 LAMBDA_SOURCE_ADDRESS = "127.0.0.2"
 _create_connection = socket.create_connection
@@ -84,13 +82,13 @@ def free_port() -> int:
 def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     """Run the function's handler from the source tree; an exception becomes a FunctionError
     whose errorType is the exception class name, so ASL ErrorEquals matches it."""
-    from orchestrator.settings import settings
+    from orchestrator.settings import FUNCTION_VARIABLES
 
     payload = json.loads(event) if isinstance(event, str | bytes) else (event or {})
-    with _env_lock:
-        # Every function of template.yaml gets the same Globals; the union is consistent.
-        os.environ.update({k: str(v) for k, v in (self.environment_vars or {}).items()})
-        settings.cache_clear()
+    # Each invocation sees its own function's variables (Globals and its own), as on Lambda: a variable that
+    # only another function has is missing here too.
+    variables = FUNCTION_VARIABLES.set({**{k: str(v) for k, v in (self.environment_vars or {}).items()},
+                                        **faults.active.variables})
     module_name, function_name = str(self.handler).rsplit(".", 1)
     context = SimpleNamespace(
         function_name=self.function_name, function_version="$LATEST", invoked_function_arn=self.function_arn,
@@ -114,6 +112,8 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
         body = {"errorType": kind, "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-3:]}
         return json.dumps(body), True, ""
+    finally:
+        FUNCTION_VARIABLES.reset(variables)
 
 
 _original_send_to_targets = Rule.send_to_targets

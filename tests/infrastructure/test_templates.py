@@ -128,6 +128,30 @@ def test_every_named_error_is_raised_and_every_error_the_workflow_routes_exists(
     assert {n for n in routed if not n.startswith(("States.", "Lambda."))} <= named
 
 
+def test_each_function_has_the_variables_its_handler_needs() -> None:
+    """Each handler names the settings it needs (lambda_entry); its template entry (Globals and its own
+    Environment) sets each of them, and every variable it sets is a setting or Powertools'."""
+    import importlib
+    from dataclasses import fields
+
+    from orchestrator.settings import Settings
+
+    template = load_sam_template()
+    shared = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    known = {f.name.upper() for f in fields(Settings)}
+    checked = 0
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        module, function = resource["Properties"]["Handler"].rsplit(".", 1)
+        needs = {n.upper() for n in getattr(importlib.import_module(module), function).needs}
+        given = shared | set((resource["Properties"].get("Environment") or {}).get("Variables", {}))
+        assert needs <= given, f"{name} lacks {sorted(needs - given)}"
+        assert {v for v in given if not v.startswith("POWERTOOLS_")} <= known, name
+        checked += 1
+    assert checked >= 12
+
+
 def test_every_handler_in_the_template_is_importable() -> None:
     import importlib
 

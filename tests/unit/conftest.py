@@ -22,6 +22,9 @@ def tables(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         names = create_tables_from_template()
         for key, value in names.items():
             monkeypatch.setenv(key, value)
+        # the API's other required settings; `state_machine` points STATE_MACHINE_ARN at a real one
+        monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:none")
+        monkeypatch.setenv("ENVIRONMENT_STACK_ROLE_ARN", "arn:aws:iam::123456789012:role/neuronlab-stacks")
         settings.cache_clear()
         yield names
         settings.cache_clear()
@@ -36,6 +39,5 @@ def state_machine(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> st
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}))["stateMachineArn"]
     monkeypatch.setenv("STATE_MACHINE_ARN", arn)
     monkeypatch.setenv("DEFAULT_IMAGE", IMAGE)
-    monkeypatch.setenv("ENVIRONMENT_STACK_ROLE_ARN", "arn:aws:iam::123456789012:role/neuronlab-stacks")
     settings.cache_clear()
     return arn

@@ -31,7 +31,8 @@ def test_start_records_provisioning_and_starts_the_workflow(state_machine: str) 
     execution = boto3.client("stepfunctions").describe_execution(executionArn=body["executionArn"])
     payload = json.loads(execution["input"])
     assert payload["name"] == "demo" and payload["waits"]["stackSeconds"] >= 1
-    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30, "gate": False}
+    assert payload["benchmark"] == {"enabled": True, "model": "random:bert-base", "seconds": 30, "scenario": "latency",
+                                    "gate": False}
 
 
 @pytest.mark.parametrize("second", [{"name": "demo"}, {"name": "demo", "clientToken": "attempt-2"}])
@@ -316,6 +317,7 @@ def test_a_claimed_benchmark_whose_workflow_never_started(state_machine: str, cl
     missing = state_machine.replace(":stateMachine:", ":execution:") + ":demo-bench-never"
     boto3.resource("dynamodb").Table(settings().environments_table).update_item(
         Key={"name": "demo"}, UpdateExpression="SET benchmarkRun = :r", ExpressionAttributeValues={":r": {
-            "executionArn": missing, "startedAt": claimed.isoformat(), "deadline": claimed.isoformat()}})
+            "executionArn": missing, "model": "random:bert-base", "seconds": 30, "startedAt": claimed.isoformat(),
+            "deadline": claimed.isoformat()}})
     answer, body = call("POST", "/environments/demo/benchmarks", {})
     assert answer == status, body

@@ -99,13 +99,13 @@ def test_benchmark_models_people_use_pass(model: str) -> None:
 
 
 def test_settings_name_the_variable_that_is_missing_or_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestrator.settings import SettingsError, settings
+    from orchestrator.settings import SettingsError, require, settings
 
     monkeypatch.delenv("ENVIRONMENTS_TABLE", raising=False)
     monkeypatch.setenv("BENCHMARKS_TABLE", "b")
     settings.cache_clear()
-    with pytest.raises(SettingsError, match="ENVIRONMENTS_TABLE required"):
-        settings()
+    with pytest.raises(SettingsError, match="store: environment variable.s. ENVIRONMENTS_TABLE required"):
+        require("store", ("environments_table", "benchmarks_table"))
     monkeypatch.setenv("ENVIRONMENTS_TABLE", "e")
     monkeypatch.setenv("STACK_POLL_SECONDS", "soon")
     settings.cache_clear()
@@ -119,3 +119,42 @@ def test_settings_name_the_variable_that_is_missing_or_malformed(monkeypatch: py
     settings.cache_clear()
     assert settings().stack_poll_seconds == 3 and settings().environments_table == "e"
     settings.cache_clear()
+
+
+def test_each_invocation_reads_its_own_functions_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where one process runs many functions (LocalCloud), a function does not see another's variables."""
+    from orchestrator.settings import FUNCTION_VARIABLES, SettingsError, require, settings
+
+    monkeypatch.setenv("BENCHMARKS_TABLE", "from-the-process")
+    settings.cache_clear()
+    token = FUNCTION_VARIABLES.set({"ENVIRONMENTS_TABLE": "e"})
+    try:
+        assert settings().environments_table == "e" and settings().benchmarks_table == ""
+        with pytest.raises(SettingsError, match="BENCHMARKS_TABLE required"):
+            require("store_metrics", ("benchmarks_table",))
+    finally:
+        FUNCTION_VARIABLES.reset(token)
+    assert settings().benchmarks_table == "from-the-process"
+
+
+def test_a_function_missing_a_variable_fails_when_lambda_loads_it() -> None:
+    """On Lambda (`_HANDLER` names the handler being loaded) the init fails, naming the handler and variable;
+    another handler of the same module, which does not need it, loads."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    functions = Path(__file__).resolve().parents[2] / "functions"
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TABLE", "_ARN", "_BUCKET", "_STACK"))}
+
+    def load(handler: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", "import orchestrator.handlers.steps"], cwd=functions,
+                              env={**env, "_HANDLER": handler, "ENVIRONMENTS_TABLE": "e"},
+                              capture_output=True, text=True)
+
+    failed = load("orchestrator.handlers.steps.store_metrics")
+    assert failed.returncode != 0
+    assert "orchestrator.handlers.steps.store_metrics: environment variable(s) BENCHMARKS_TABLE required" \
+        in failed.stderr
+    assert load("orchestrator.handlers.steps.mark_ready").returncode == 0

@@ -13,7 +13,9 @@ from orchestrator.adapters import ec2, elbv2
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import placement, provisioning
 from orchestrator.errors import CapacityUnavailable
+from orchestrator.models.record import record_from_item
 from orchestrator.settings import settings
+from tests.helpers import workflow_state
 
 SUBNETS = {"subnet-a": "us-east-1a", "subnet-b": "us-east-1b", "subnet-c": "us-east-1c"}
 
@@ -97,14 +99,14 @@ def test_a_capacity_failure_moves_the_group_to_the_other_zones(tables: dict[str,
         LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]},
         VPCZoneIdentifier=",".join(subnets))
     since = datetime.now(UTC) - timedelta(minutes=1)
-    EnvironmentStore(settings().environments_table).create({
+    EnvironmentStore(settings().environments_table).create(record_from_item({
         "name": "demo", "state": "PROVISIONING", "instanceType": "inf2.xlarge", "image": "x",
         "createdAt": since.isoformat(), "updatedAt": since.isoformat(),
-        "placement": {"subnetZones": subnets, "excluded": [], "since": since.isoformat()}})
+        "placement": {"subnetZones": subnets, "excluded": [], "since": since.isoformat()}}))
     # A fake stands in for Auto Scaling's activity history: moto records no failed launches.
     failures = [_activity("us-east-1a")]
     monkeypatch.setattr(provisioning.capacity, "recent_activities", lambda group: failures)
-    request = {"name": "demo", "instanceType": "inf2.xlarge"}
+    request = workflow_state()
     record = EnvironmentStore(settings().environments_table).get("demo")
 
     # When the notebook check sees it
@@ -115,7 +117,7 @@ def test_a_capacity_failure_moves_the_group_to_the_other_zones(tables: dict[str,
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["neuronlab-demo"])["AutoScalingGroups"][0]
     assert set(group["VPCZoneIdentifier"].split(",")) == {s for s, z in subnets.items() if z != "us-east-1a"}
     record = EnvironmentStore(settings().environments_table).get("demo")
-    assert record["placement"]["excluded"] == ["us-east-1a"]
+    assert record.placement is not None and record.placement.excluded == ["us-east-1a"]
     # the same failure again changes nothing; failures before this placement do not count
     assert provisioning._retry_elsewhere_after_capacity_failure(request, record) == ""
     failures[:] = [_activity("us-east-1b") | {"StartTime": since - timedelta(hours=1)}]

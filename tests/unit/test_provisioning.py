@@ -13,7 +13,11 @@ from orchestrator.adapters import cloudformation, ecr
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import provisioning
 from orchestrator.errors import BenchmarkFailed, EnvironmentConflict, ImageNotFound, InvalidRequest
+from orchestrator.models.record import EnvironmentRecord, to_item
+from orchestrator.models.states import EnvironmentState
+from orchestrator.models.workflow import CaughtError, to_json
 from orchestrator.settings import settings
+from tests.helpers import workflow_state
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab"
 
@@ -51,9 +55,14 @@ def test_non_ecr_image_names_the_field(tables: dict[str, str], uri: str) -> None
 
 def _record(name: str, state: str) -> None:
     now = datetime.now(UTC).isoformat()
-    EnvironmentStore(settings().environments_table).create(
-        {"name": name, "state": state, "instanceType": "inf2.xlarge", "image": REPO, "createdAt": now,
-         "updatedAt": now})
+    EnvironmentStore(settings().environments_table).create(EnvironmentRecord(
+        name=name, state=EnvironmentState(state), instance_type="inf2.xlarge", image=REPO, created_at=now,
+        updated_at=now))
+
+
+def _item(name: str) -> dict:
+    """The record as the table holds it (camelCase attributes)."""
+    return to_item(EnvironmentStore(settings().environments_table).get(name))
 
 
 def _result(throughput: float, minutes_ago: int, **overrides: object) -> dict:
@@ -69,7 +78,7 @@ def _result(throughput: float, minutes_ago: int, **overrides: object) -> dict:
 
 def test_a_cpu_run_is_not_priced_as_the_accelerator_it_is_labelled_with(tables: dict[str, str]) -> None:
     _record("demo", "READY")
-    stored = provisioning.store_metrics(_result(1500.0, 0, backend="cpu"))
+    stored = to_json(provisioning.store_metrics(_result(1500.0, 0, backend="cpu")))
     item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
         Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
     assert item["instance_type"] == "inf2.xlarge" and "cost_per_million_usd" not in item
@@ -79,13 +88,13 @@ def test_store_metrics_keeps_history_and_flags_a_regression(tables: dict[str, st
     _record("demo", "READY")
     for minutes_ago, throughput in ((30, 2000.0), (20, 2010.0), (10, 1990.0)):
         provisioning.store_metrics(_result(throughput, minutes_ago))
-    stored = provisioning.store_metrics(_result(1500.0, 0))
+    stored = to_json(provisioning.store_metrics(_result(1500.0, 0)))
     assert stored["verdict"] == "regression"
     table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
     item = table.get_item(Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
     assert float(item["cost_per_million_usd"]) == pytest.approx(0.7582 / (1500 * 3600) * 1e6, rel=1e-6)
     assert float(item["ratioToHistory"]) == pytest.approx(1500 / 2000)
-    record = EnvironmentStore(settings().environments_table).get("demo")
+    record = _item("demo")
     assert record["lastBenchmark"]["run_id"] == "run0" and record["lastBenchmark"]["verdict"] == "regression"
 
 
@@ -100,27 +109,27 @@ def test_incorrect_outputs_fail_the_benchmark(tables: dict[str, str]) -> None:
 def test_transitions_are_conditional(tables: dict[str, str]) -> None:
     _record("demo", "FAILED")
     with pytest.raises(EnvironmentConflict, match="'demo' is FAILED; expected PROVISIONING"):
-        provisioning.mark_ready({"name": "demo", "notebook": {"url": "http://x/"}})
+        provisioning.mark_ready("demo", "http://x/")
 
 
 def test_mark_failed_keeps_the_reason_from_a_lambda_error(tables: dict[str, str]) -> None:
     _record("demo", "PROVISIONING")
     cause = json.dumps({"errorType": "ImageNotFound", "errorMessage": "image x is not in ECR"})
-    provisioning.mark_failed({"name": "demo", "error": {"Error": "ImageNotFound", "Cause": cause}})
-    record = EnvironmentStore(settings().environments_table).get("demo")
+    provisioning.mark_failed("demo", CaughtError(error="ImageNotFound", cause=cause))
+    record = _item("demo")
     assert record["state"] == "FAILED"
     assert record["failureReason"] == "ImageNotFound: image x is not in ECR"
     assert record["capacity"] == "no instances had been launched"  # nothing to release before the stack
     # the workflow retries the step: marking it FAILED again is fine
-    provisioning.mark_failed({"name": "demo", "error": {"Error": "ImageNotFound", "Cause": cause}})
+    provisioning.mark_failed("demo", CaughtError(error="ImageNotFound", cause=cause))
 
 
 @pytest.mark.parametrize("state", ["STOPPING", "STOPPED", "DELETING", "DELETED"])
 def test_mark_failed_leaves_a_stop_or_delete_to_settle_the_record(tables: dict[str, str], state: str) -> None:
     _record("demo", state)
-    outcome = provisioning.mark_failed({"name": "demo", "error": {"Error": "StackFailed", "Cause": "gone"}})
-    assert outcome["state"] == state
-    assert EnvironmentStore(settings().environments_table).get("demo")["state"] == state
+    outcome = provisioning.mark_failed("demo", CaughtError(error="StackFailed", cause="gone"))
+    assert outcome.state == state
+    assert _item("demo")["state"] == state
 
 
 def test_stopped_task_event_for_an_unknown_task_is_ignored(tables: dict[str, str]) -> None:
@@ -147,7 +156,7 @@ def test_stack_failure_reason_is_the_first_failed_resource(aws_env: None) -> Non
 
 def test_a_run_on_a_host_outside_the_price_table_has_no_cost(tables: dict[str, str]) -> None:
     _record("demo", "READY")
-    stored = provisioning.store_metrics(_result(100.0, 0, instance_type="laptop"))
+    stored = to_json(provisioning.store_metrics(_result(100.0, 0, instance_type="laptop")))
     item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
         Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
     assert "cost_per_million_usd" not in item and stored["verdict"] == "baseline"
@@ -158,13 +167,13 @@ def test_runs_are_compared_only_with_the_same_scenario(tables: dict[str, str]) -
     for minutes_ago in (30, 20, 10):
         provisioning.store_metrics(_result(5000.0, minutes_ago, scenario="throughput"))
     # a latency run is slower by nature: against throughput runs it would look like a regression
-    assert provisioning.store_metrics(_result(2000.0, 0, scenario="latency"))["verdict"] == "baseline"
+    assert provisioning.store_metrics(_result(2000.0, 0, scenario="latency")).verdict == "baseline"
 
 
 def test_a_stack_that_vanished_is_a_named_failure(tables: dict[str, str]) -> None:
     from orchestrator.errors import StackFailed
 
-    request = {"stack": {"name": "neuronlab-env-gone", "deadline": 1e12}, "timeouts": {"stackSeconds": 60}}
+    request = workflow_state(stack={"name": "neuronlab-env-gone", "operation": "CREATE", "deadline": 1e12})
     with pytest.raises(StackFailed, match="no longer exists"):
         provisioning.check_stack(request)
 
@@ -176,9 +185,7 @@ def test_what_the_run_was_comes_from_the_execution_not_the_task(tables: dict[str
     _record("victim", "READY")
     forged = {**_result(1000.0, 0), "environment": "victim", "model": "someone-elses-model",
               "instance_type": "trn1.32xlarge", "image_digest": "sha256:forged"}
-    request = {"name": "demo", "instanceType": "inf2.xlarge", "benchmark": {"model": "random:bert-tiny"},
-               "image": {"digest": "sha256:real"}}
-    stored = provisioning.store_metrics(forged, request)
+    request = workflow_state(benchmark={"model": "random:bert-tiny"}, image={"digest": "sha256:real"})
+    stored = to_json(provisioning.store_metrics(forged, request))
     assert stored["series"].startswith("random:bert-tiny#inf2.xlarge#")
-    store = EnvironmentStore(settings().environments_table)
-    assert "lastBenchmark" in store.get("demo") and "lastBenchmark" not in store.get("victim")
+    assert "lastBenchmark" in _item("demo") and "lastBenchmark" not in _item("victim")

@@ -14,16 +14,18 @@ from orchestrator.adapters import cloudformation
 from orchestrator.adapters.cloudformation import StackState
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import lifecycle
+from orchestrator.models.record import EnvironmentRecord, record_from_item, to_item
 from orchestrator.settings import settings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _deleting(requested: datetime) -> dict:
+def _deleting(requested: datetime) -> EnvironmentRecord:
     store = EnvironmentStore(settings().environments_table)
-    store.create({"name": "gone", "state": "DELETING", "instanceType": "inf2.xlarge", "image": "x",
-                  "createdAt": requested.isoformat(), "updatedAt": requested.isoformat(),
-                  "deleteRequestedAt": requested.isoformat(), "url": "https://d1.cloudfront.net/gone/"})
+    store.create(record_from_item({
+        "name": "gone", "state": "DELETING", "instanceType": "inf2.xlarge", "image": "x",
+        "createdAt": requested.isoformat(), "updatedAt": requested.isoformat(),
+        "deleteRequestedAt": requested.isoformat(), "url": "https://d1.cloudfront.net/gone/"}))
     return store.get("gone")
 
 
@@ -34,26 +36,26 @@ def _stack(monkeypatch: pytest.MonkeyPatch, status: str | None, reason: str = ""
 
 def test_a_delete_in_progress_stays_deleting(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     _stack(monkeypatch, "DELETE_IN_PROGRESS")
-    assert lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=10)), NOW)["state"] == "DELETING"
+    assert lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=10)), NOW).state == "DELETING"
 
 
 def test_a_delete_past_its_deadline_is_failed_with_the_reason(tables: dict[str, str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     _stack(monkeypatch, "DELETE_IN_PROGRESS")
-    settled = lifecycle.settle_deletion(_deleting(NOW - timedelta(hours=2)), NOW)
+    settled = to_item(lifecycle.settle_deletion(_deleting(NOW - timedelta(hours=2)), NOW))
     assert settled["state"] == "FAILED" and "still DELETE_IN_PROGRESS after 1:30:00" in settled["failureReason"]
 
 
 def test_a_failed_delete_keeps_the_first_failure(tables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     _stack(monkeypatch, "DELETE_FAILED", "Distribution (AWS::CloudFront::Distribution): still in use")
-    settled = lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=5)), NOW)
+    settled = to_item(lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=5)), NOW))
     assert settled["failureReason"] == "delete failed: Distribution (AWS::CloudFront::Distribution): still in use"
 
 
 def test_a_finished_delete_is_deleted_and_forgets_the_url(tables: dict[str, str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _stack(monkeypatch, None)
-    settled = lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=5)), NOW)
+    settled = to_item(lifecycle.settle_deletion(_deleting(NOW - timedelta(minutes=5)), NOW))
     assert settled["state"] == "DELETED" and "url" not in settled
 
 
@@ -61,4 +63,4 @@ def test_the_sweep_settles_deleting_environments(tables: dict[str, str], monkeyp
     _stack(monkeypatch, None)
     _deleting(NOW - timedelta(minutes=5))
     decisions = lifecycle.sweep(NOW)
-    assert [(d["environment"], d["action"], d["reason"]) for d in decisions] == [("gone", "delete", "DELETED")]
+    assert [(d.environment, d.action, d.reason) for d in decisions] == [("gone", "delete", "DELETED")]

@@ -174,12 +174,10 @@ SCENARIOS = {
 
 
 @pytest.mark.parametrize("title", list(SCENARIOS))
-def test_every_failure_ends_defined_with_nothing_billed(cloud: LocalCloud, title: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_failure_ends_defined_with_nothing_billed(cloud: LocalCloud, title: str) -> None:
     scenario = SCENARIOS[title]
     name = f"fault-{list(SCENARIOS).index(title)}"
-    for key, value in scenario.settings.items():
-        monkeypatch.setenv(key, value)
+    faults.active.variables.update(scenario.settings)
     for key, value in scenario.faults.items():
         setattr(faults.active, key, value)
     begin = time.monotonic()

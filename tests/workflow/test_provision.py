@@ -51,7 +51,7 @@ def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalClou
     assert item["environment"] == "happy" and int(item["inferences"]) >= 20
     assert float(item["latency_ms"]["p50"]) <= float(item["latency_ms"]["p99"])
     # the task token is gone once the result is stored
-    assert "benchmarkTaskToken" not in EnvironmentStore(cloud.outputs["EnvironmentsTableName"]).get("happy")
+    assert EnvironmentStore(cloud.outputs["EnvironmentsTableName"]).get("happy").benchmark_task_token is None
 
 
 def test_missing_image_fails_before_anything_is_created(cloud: LocalCloud) -> None:
@@ -74,10 +74,9 @@ def test_failed_stack_reports_the_reason_from_stack_events(cloud: LocalCloud) ->
     assert "sufficient inf2.xlarge capacity" in record["failureReason"]
 
 
-def test_notebook_that_never_becomes_healthy_fails_at_its_deadline(cloud: LocalCloud,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_that_never_becomes_healthy_fails_at_its_deadline(cloud: LocalCloud) -> None:
     faults.active.notebook_crash = True
-    monkeypatch.setenv("NOTEBOOK_TIMEOUT_SECONDS", "4")
+    faults.active.variables["NOTEBOOK_TIMEOUT_SECONDS"] = "4"
     record = start(cloud, {"name": "unhealthy"})
     execution, record, seconds = wait(cloud, record["executionArn"])
     assert execution["status"] == "FAILED"

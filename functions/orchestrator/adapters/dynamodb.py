@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import table
 from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+from orchestrator.models.record import ATTRIBUTES, BenchmarkRun, EnvironmentRecord, record_from_item, to_item
 from orchestrator.observability import logger
 
 # Who changed a record when no API caller did: the workflow, the idle sweep, the reconciler.
@@ -19,9 +20,16 @@ SYSTEM = "neuronlab"
 
 
 def _to_item(data: dict[str, Any]) -> dict[str, Any]:
-    """JSON-able dict -> DynamoDB item (floats become Decimal, None values are dropped)."""
-    return json.loads(json.dumps({k: v for k, v in data.items() if v is not None}, default=str),
+    """JSON-able dict (typed parts allowed) -> DynamoDB item (floats become Decimal, None values are dropped)."""
+    return json.loads(json.dumps({k: to_item(v) for k, v in data.items() if v is not None}, default=str),
                       parse_float=Decimal)
+
+
+def _known(names: Any) -> None:
+    """Every attribute written to an environment record is a field of EnvironmentRecord."""
+    unknown = set(names) - ATTRIBUTES
+    if unknown:
+        raise ValueError(f"not attributes of an environment record: {', '.join(sorted(unknown))}")
 
 
 def _from_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -41,42 +49,43 @@ class EnvironmentStore:
     def __init__(self, table_name: str) -> None:
         self._table = table(table_name)
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> EnvironmentRecord:
         item = self._table.get_item(Key={"name": name}, ConsistentRead=True).get("Item")
         if item is None:
             raise EnvironmentNotFound(f"environment {name!r} does not exist")
-        return _from_item(item)
+        return record_from_item(_from_item(item))
 
-    def find(self, name: str) -> dict[str, Any] | None:
+    def find(self, name: str) -> EnvironmentRecord | None:
         try:
             return self.get(name)
         except EnvironmentNotFound:
             return None
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[EnvironmentRecord]:
         # The environments table holds one small item per environment: a Scan is its listing.
-        items: list[dict[str, Any]] = []
+        items: list[EnvironmentRecord] = []
         kwargs: dict[str, Any] = {}
         while True:
             page = self._table.scan(**kwargs)
-            items += [_from_item(i) for i in page["Items"]]
+            items += [record_from_item(_from_item(i)) for i in page["Items"]]
             if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda i: i["name"])
+                return sorted(items, key=lambda i: i.name)
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def create(self, record: dict[str, Any]) -> None:
+    def create(self, record: EnvironmentRecord) -> None:
         """Insert a new record; EnvironmentConflict when one exists."""
         try:
-            self._table.put_item(Item=_to_item(record), ConditionExpression=Attr("name").not_exists())
+            self._table.put_item(Item=_to_item(to_item(record)), ConditionExpression=Attr("name").not_exists())
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise EnvironmentConflict(f"environment {record['name']!r} already exists") from None
+                raise EnvironmentConflict(f"environment {record.name!r} already exists") from None
             raise
 
     def transition(self, name: str, expected: set[str], changes: dict[str, Any],
-                   remove: tuple[str, ...] = (), by: str = SYSTEM) -> dict[str, Any]:
+                   remove: tuple[str, ...] = (), by: str = SYSTEM) -> EnvironmentRecord:
         """Set `changes` only if the record's state is one of `expected`; two writers cannot both win.
         A change of state records who made it (`updatedBy`: the API's caller, or NeuronLab itself)."""
+        _known([*changes, *remove])
         if "state" in changes:
             changes = {**changes, "updatedBy": by}
         values = _to_item(changes)
@@ -98,16 +107,15 @@ class EnvironmentStore:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             current = self.find(name)
-            state = current["state"] if current else "missing"
+            state = current.state if current else "missing"
             raise EnvironmentConflict(
                 f"environment {name!r} is {state}; expected {' or '.join(sorted(expected))}", state
             ) from None
         if "state" in changes:
             logger.info("state change", extra={"environment": name, "state": changes["state"], "by": by})
-        return _from_item(response["Attributes"])
+        return record_from_item(_from_item(response["Attributes"]))
 
-
-    def claim_benchmark(self, name: str, run: dict[str, Any], replacing: str | None) -> dict[str, Any]:
+    def claim_benchmark(self, name: str, run: BenchmarkRun, replacing: str | None) -> EnvironmentRecord:
         """Record `run` as the environment's one benchmark, if it is READY and no other run holds the slot
         (or the holder is `replacing`, a run that has ended without clearing it)."""
         free = "attribute_not_exists(benchmarkRun)"
@@ -117,17 +125,17 @@ class EnvironmentStore:
             response = self._table.update_item(
                 Key={"name": name}, UpdateExpression="SET benchmarkRun = :run, updatedAt = :now",
                 ConditionExpression=f"#state = :ready AND {free}", ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":run": _to_item(run), ":now": run["startedAt"], ":ready": "READY",
+                ExpressionAttributeValues={":run": _to_item(to_item(run)), ":now": run.started_at, ":ready": "READY",
                                            **({":replacing": replacing} if replacing else {})},
                 ReturnValues="ALL_NEW")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             current = self.get(name)
-            holder = (current.get("benchmarkRun") or {}).get("executionArn")
-            raise EnvironmentConflict(f"environment {name!r} is {current['state']}" + (
-                f"; benchmark {holder} is running: wait for it" if holder else ""), current["state"]) from None
-        return _from_item(response["Attributes"])
+            holder = current.benchmark_run.execution_arn if current.benchmark_run else None
+            raise EnvironmentConflict(f"environment {name!r} is {current.state}" + (
+                f"; benchmark {holder} is running: wait for it" if holder else ""), current.state) from None
+        return record_from_item(_from_item(response["Attributes"]))
 
 
 def activity_report(table_name: str, name: str) -> dict[str, Any] | None:

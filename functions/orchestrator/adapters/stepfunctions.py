@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
+import msgspec
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import client
+from orchestrator.models.workflow import WorkflowState
 
 
-def start(state_machine_arn: str, name: str, payload: dict) -> str:
+def start(state_machine_arn: str, name: str, state: WorkflowState) -> str:
     response = client("stepfunctions").start_execution(
-        stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        stateMachineArn=state_machine_arn, name=name, input=msgspec.json.encode(state).decode()
     )
     return response["executionArn"]
 

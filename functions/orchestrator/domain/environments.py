@@ -15,8 +15,11 @@ from orchestrator.adapters.dynamodb import BenchmarkStore
 from orchestrator.domain.provisioning import benchmark_run, environment_store, names_for, now_iso, workflow_timeouts
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
-from orchestrator.models.environment import BenchmarkRequest, EnvironmentState, StartRequest
+from orchestrator.models.environment import BenchmarkRequest, StartRequest
 from orchestrator.models.images import ECR_IMAGE
+from orchestrator.models.record import EnvironmentRecord, IdlePolicySettings, to_item
+from orchestrator.models.states import EnvironmentState
+from orchestrator.models.workflow import BenchmarkSpec, ResolvedImage, Waits, WorkflowState
 from orchestrator.observability import logger
 from orchestrator.settings import settings
 
@@ -24,8 +27,9 @@ from orchestrator.settings import settings
 _PRIVATE = ("benchmarkTaskToken",)
 
 
-def public(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in _PRIVATE}
+def public(record: EnvironmentRecord) -> dict[str, Any]:
+    """The record as the API shows it (models.environment.Environment validates it)."""
+    return {k: v for k, v in to_item(record).items() if k not in _PRIVATE}
 
 
 def is_admin(caller: str) -> bool:
@@ -33,15 +37,15 @@ def is_admin(caller: str) -> bool:
     return any(fnmatchcase(caller, pattern) for pattern in settings().admin_principals.split(",") if pattern)
 
 
-def _may_act(record: dict[str, Any], caller: str) -> bool:
-    return record.get("owner") == caller or is_admin(caller)
+def _may_act(record: EnvironmentRecord, caller: str) -> bool:
+    return record.owner == caller or is_admin(caller)
 
 
-def owned(name: str, caller: str, action: str) -> dict[str, Any]:
+def owned(name: str, caller: str, action: str) -> EnvironmentRecord:
     """The record, if the caller owns it or is an admin; NotOwner (a 403 naming the owner) otherwise."""
     record = environment_store().get(name)
     if not _may_act(record, caller):
-        owner = record.get("owner") or "nobody (it predates owners)"
+        owner = record.owner or "nobody (it predates owners)"
         raise NotOwner(f"environment {name!r} belongs to {owner}; only its owner or an admin may {action} it")
     return record
 
@@ -70,8 +74,8 @@ def _within_limits(request: StartRequest, caller: str) -> None:
     if request.benchmark and request.benchmark_seconds > config.max_benchmark_seconds:
         raise LimitExceeded(f"benchmarkSeconds: {request.benchmark_seconds} is over this deployment's "
                             f"MaxBenchmarkSeconds ({config.max_benchmark_seconds})")
-    others = [r for r in environment_store().list() if r["state"] in RUNNING and r["name"] != request.name]
-    yours = sorted(r["name"] for r in others if r.get("owner") == caller)
+    others = [r for r in environment_store().list() if r.state in RUNNING and r.name != request.name]
+    yours = sorted(r.name for r in others if r.owner == caller)
     if len(yours) >= config.max_environments_per_caller:
         raise LimitExceeded(f"you have {len(yours)} environments running ({', '.join(yours)}); this deployment's "
                             f"MaxEnvironmentsPerCaller is {config.max_environments_per_caller}: stop one first")
@@ -80,7 +84,8 @@ def _within_limits(request: StartRequest, caller: str) -> None:
                             f"{config.max_running_environments}: stop one first")
 
 
-def start(request: StartRequest, caller: str, source_ip: str | None, account: str | None = None) -> dict[str, Any]:
+def start(request: StartRequest, caller: str, source_ip: str | None,
+          account: str | None = None) -> EnvironmentRecord:
     """Record the environment as PROVISIONING and start the workflow (cold or warm start). A new name becomes
     the caller's; a known one starts again only for its owner or an admin."""
     config = settings()
@@ -88,7 +93,7 @@ def start(request: StartRequest, caller: str, source_ip: str | None, account: st
     existing = environment_store().find(request.name)
     if existing is not None and not _may_act(existing, caller):
         raise EnvironmentConflict(f"environment name {request.name!r} is in use by "
-                                  f"{existing.get('owner') or 'an environment without an owner'}; choose another name")
+                                  f"{existing.owner or 'an environment without an owner'}; choose another name")
     _within_limits(request, caller)
     image = request.image or config.default_image
     if not image:
@@ -101,29 +106,30 @@ def start(request: StartRequest, caller: str, source_ip: str | None, account: st
 
     store = environment_store()
     stamp = now_iso()
-    policy = {"idle_minutes": request.idle_minutes, "grace_minutes": request.grace_minutes,
-              "max_lifetime_hours": request.max_lifetime_hours, "warning_minutes": request.warning_minutes}
+    policy = IdlePolicySettings(idle_minutes=request.idle_minutes, grace_minutes=request.grace_minutes,
+                                max_lifetime_hours=request.max_lifetime_hours, warning_minutes=request.warning_minutes)
     fields = {"state": EnvironmentState.PROVISIONING, "instanceType": request.instance_type, "image": image,
-              "allowCidrs": cidrs, "warmPool": request.warm_pool,
-              "idlePolicy": {k: v for k, v in policy.items() if v is not None},
-              "updatedAt": stamp}
+              "allowCidrs": cidrs, "warmPool": request.warm_pool, "idlePolicy": policy, "updatedAt": stamp}
     if existing is None:
-        store.create({"name": request.name, "owner": caller, "createdAt": stamp, "updatedBy": caller, **fields})
-    elif existing["state"] in ALLOWED_FROM["start"]:
+        store.create(EnvironmentRecord(
+            name=request.name, owner=caller, created_at=stamp, updated_by=caller, state=EnvironmentState.PROVISIONING,
+            instance_type=request.instance_type, image=image, allow_cidrs=cidrs, warm_pool=request.warm_pool,
+            idle_policy=policy, updated_at=stamp))
+    elif existing.state in ALLOWED_FROM["start"]:
         store.transition(request.name, ALLOWED_FROM["start"], fields, remove=("failureReason",), by=caller)
     else:
-        raise EnvironmentConflict(f"environment {request.name!r} is {existing['state']}; it can start only when "
-                                  f"{' or '.join(sorted(ALLOWED_FROM['start']))}", existing["state"])
+        raise EnvironmentConflict(f"environment {request.name!r} is {existing.state}; it can start only when "
+                                  f"{' or '.join(sorted(ALLOWED_FROM['start']))}", existing.state)
 
-    payload = {
-        "name": request.name, "instanceType": request.instance_type, "image": image, "allowCidrs": cidrs,
-        "warmPool": request.warm_pool,
-        "benchmark": {"enabled": request.benchmark, "model": request.benchmark_model,
-                      "seconds": request.benchmark_seconds, "gate": request.benchmark_gate},
+    payload = WorkflowState(
+        name=request.name, instance_type=request.instance_type, image=image, allow_cidrs=cidrs,
+        warm_pool=request.warm_pool,
+        benchmark=BenchmarkSpec(enabled=request.benchmark, model=request.benchmark_model,
+                                seconds=request.benchmark_seconds, gate=request.benchmark_gate),
         # The state machine reads its polling cadence and deadlines from its input.
-        "waits": {"stackSeconds": config.stack_poll_seconds, "notebookSeconds": config.notebook_poll_seconds},
-        "timeouts": workflow_timeouts(),
-    }
+        waits=Waits(stack_seconds=config.stack_poll_seconds, notebook_seconds=config.notebook_poll_seconds),
+        timeouts=workflow_timeouts(),
+    )
     try:
         execution_arn = stepfunctions.start(config.state_machine_arn, f"{request.name}-{int(time.time()*1000)}",
                                             payload)
@@ -133,8 +139,8 @@ def start(request: StartRequest, caller: str, source_ip: str | None, account: st
         store.transition(request.name, {EnvironmentState.PROVISIONING},
                          {"state": EnvironmentState.FAILED, "failureReason": reason, "updatedAt": now_iso()})
         raise WorkflowNotStarted(reason) from error
-    return public(store.transition(request.name, {EnvironmentState.PROVISIONING},
-                                   {"executionArn": execution_arn, "updatedAt": now_iso()}))
+    return store.transition(request.name, {EnvironmentState.PROVISIONING},
+                            {"executionArn": execution_arn, "updatedAt": now_iso()})
 
 
 # The API that claims a benchmark starts its workflow right after: a claim this young whose execution does not
@@ -150,7 +156,7 @@ def _running(execution_arn: str | None, claimed_at: str | None = None) -> bool:
     return status == "RUNNING" or (status == "MISSING" and fresh)
 
 
-def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, Any]:
+def benchmark(name: str, caller: str, request: BenchmarkRequest) -> EnvironmentRecord:
     """Run the benchmark on a READY environment, through the provisioning workflow's benchmark branch (the same
     task token, heartbeat, early failure and StoreMetrics). One at a time: a second is a 409 naming the first.
     The environment stays READY whatever the benchmark does; while it runs it counts as activity."""
@@ -159,54 +165,49 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> dict[str, An
     if request.seconds > config.max_benchmark_seconds:
         raise LimitExceeded(f"seconds: {request.seconds} is over this deployment's MaxBenchmarkSeconds "
                             f"({config.max_benchmark_seconds})")
-    if record["state"] != EnvironmentState.READY:
-        raise EnvironmentConflict(f"environment {name!r} is {record['state']}; a benchmark runs on a READY one",
-                                  record["state"])
-    claim = record.get("benchmarkRun") or {}
-    held = claim.get("executionArn")
+    if record.state != EnvironmentState.READY:
+        raise EnvironmentConflict(f"environment {name!r} is {record.state}; a benchmark runs on a READY one",
+                                  record.state)
+    claim = record.benchmark_run
+    held = claim.execution_arn if claim else None
     # an on-demand run (or its claim), or the start's own benchmark
-    for execution, claimed_at in ((held, claim.get("startedAt")), (record.get("executionArn"), None)):
+    for execution, claimed_at in ((held, claim.started_at if claim else None), (record.execution_arn, None)):
         if _running(execution, claimed_at):
             raise EnvironmentConflict(f"environment {name!r} has a benchmark running ({execution}); wait for it "
                                       f"(neuronlab status {name})")
-    model = request.model or (record.get("lastBenchmark") or {}).get("model") or "random:bert-base"
+    model = request.model or (record.last_benchmark.model if record.last_benchmark else "random:bert-base")
     execution_name = f"{name}-bench-{int(time.time() * 1000)}"
     execution_arn = config.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
     run = benchmark_run(execution_arn, model, request.seconds, config.benchmark_timeout_seconds,
                         scenario=request.scenario, by=caller)
     store = environment_store()
     store.claim_benchmark(name, run, replacing=held)
-    payload = {
-        "mode": "benchmark", "name": name, "instanceType": record["instanceType"],
-        "image": {"digest": record.get("imageDigest", "")},
-        "benchmark": {"enabled": True, "model": model, "seconds": request.seconds, "scenario": request.scenario,
-                      "gate": False},
-        "timeouts": workflow_timeouts(),
-    }
+    payload = WorkflowState(
+        mode="benchmark", name=name, instance_type=record.instance_type or "",
+        image=ResolvedImage(digest=record.image_digest or ""),
+        benchmark=BenchmarkSpec(model=model, seconds=request.seconds, scenario=request.scenario),
+        timeouts=workflow_timeouts(),
+    )
     try:
         stepfunctions.start(config.state_machine_arn, execution_name, payload)
     except Exception as error:
         store.transition(name, {EnvironmentState.READY}, {"updatedAt": now_iso()}, remove=("benchmarkRun",))
         raise WorkflowNotStarted(f"benchmark workflow did not start: {error}") from error
     logger.info("benchmark started", extra={"environment": name, "caller": caller, "execution": execution_arn})
-    return public(store.get(name))
+    return store.get(name)
 
 
-def get(name: str, caller: str) -> dict[str, Any]:
-    return public(owned(name, caller, "see"))
-
-
-def list_for(caller: str) -> list[dict[str, Any]]:
+def list_for(caller: str) -> list[EnvironmentRecord]:
     """The caller's environments; every environment for an admin."""
-    return [public(r) for r in environment_store().list() if _may_act(r, caller)]
+    return [r for r in environment_store().list() if _may_act(r, caller)]
 
 
 def token(name: str, caller: str) -> str:
     """The notebook's token, read from the secret named after the environment (never from an ARN on a record);
     every read is logged with its caller."""
     record = owned(name, caller, "read the token of")
-    if record["state"] in (EnvironmentState.DELETING, EnvironmentState.DELETED) or "tokenSecretArn" not in record:
-        raise EnvironmentConflict(f"environment {name!r} has no token ({record['state']})", record["state"])
+    if record.state in (EnvironmentState.DELETING, EnvironmentState.DELETED) or not record.token_secret_arn:
+        raise EnvironmentConflict(f"environment {name!r} has no token ({record.state})", record.state)
     logger.info("token read", extra={"environment": name, "caller": caller})
     return secrets.read(names_for(name).token_secret)
 

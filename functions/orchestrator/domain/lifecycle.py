@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from orchestrator.adapters import capacity, cloudformation, events, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import SYSTEM, activity_report
 from orchestrator.domain import provisioning
@@ -15,7 +17,9 @@ from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, sign
 from orchestrator.domain.names import GROUP_PREFIX
 from orchestrator.domain.provisioning import environment_store, names_for, now_iso
 from orchestrator.domain.transitions import ALLOWED_FROM
+from orchestrator.models.record import EnvironmentRecord, SweepDecision, to_item
 from orchestrator.models.states import EnvironmentState
+from orchestrator.models.workflow import CaughtError
 from orchestrator.settings import settings
 
 SWEEP_CONCURRENCY = 8
@@ -38,15 +42,15 @@ def _plain(data: Any) -> Any:
     return json.loads(json.dumps(data, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
 
 
-def _abort_start(record: dict[str, Any], why: str) -> None:
+def _abort_start(record: EnvironmentRecord, why: str) -> None:
     """A start in flight (still provisioning, or running its benchmark) is aborted before anything else
     touches the environment, so its workflow cannot write after us (an aborted execution runs no Catch)."""
-    if record.get("executionArn") and stepfunctions.status(record["executionArn"]) == "RUNNING":
-        stepfunctions.stop(record["executionArn"], why)
+    if record.execution_arn and stepfunctions.status(record.execution_arn) == "RUNNING":
+        stepfunctions.stop(record.execution_arn, why)
 
 
 def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
-         final: EnvironmentState = EnvironmentState.STOPPED, by: str = SYSTEM) -> dict[str, Any]:
+         final: EnvironmentState = EnvironmentState.STOPPED, by: str = SYSTEM) -> EnvironmentRecord:
     """READY (or a start in flight, or a stop that died halfway) -> STOPPING -> STOPPED (or UNHEALTHY):
     nothing billed by the hour stays running. `by`: who asked (the API's caller, or NeuronLab itself)."""
     store = environment_store()
@@ -69,7 +73,7 @@ def stop(name: str, reason: str, evidence: dict[str, Any] | None = None,
     return record
 
 
-def delete(name: str, by: str = SYSTEM) -> dict[str, Any]:
+def delete(name: str, by: str = SYSTEM) -> EnvironmentRecord:
     """Tear the environment down: its group force-deleted (protected instances included), then its stack.
     /home (EFS) is retained by the template and its id kept on the record; the token is deleted."""
     store = environment_store()
@@ -91,14 +95,14 @@ def delete(name: str, by: str = SYSTEM) -> dict[str, Any]:
     return settle_deletion(store.get(name))
 
 
-def settle_deletion(record: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def settle_deletion(record: EnvironmentRecord, now: datetime | None = None) -> EnvironmentRecord:
     """DELETING -> DELETED once the stack is gone, FAILED when the delete failed or overran its deadline."""
     now = now or datetime.now(UTC)
-    name, store = record["name"], environment_store()
+    name, store = record.name, environment_store()
     stack = names_for(name).stack
     status = cloudformation.describe(stack).status
     if status in (None, "DELETE_COMPLETE"):
-        if record.get("tokenSecretArn"):
+        if record.token_secret_arn:
             secrets.delete(names_for(name).token_secret)  # by the name derived here, not an ARN from a record
         deleted = store.transition(name, ALLOWED_FROM["deleted"], {
             "state": EnvironmentState.DELETED, "deletedAt": now.isoformat(), "updatedAt": now.isoformat()},
@@ -107,7 +111,7 @@ def settle_deletion(record: dict[str, Any], now: datetime | None = None) -> dict
         return deleted
     if status == "DELETE_FAILED":
         reason = f"delete failed: {cloudformation.failure_reason(stack)}"
-    elif now - datetime.fromisoformat(record["deleteRequestedAt"]) > DELETE_DEADLINE:
+    elif now - datetime.fromisoformat(record.delete_requested_at or now.isoformat()) > DELETE_DEADLINE:
         reason = f"delete failed: stack {stack} still {status} after {DELETE_DEADLINE}"
     else:
         return record
@@ -121,16 +125,17 @@ def _counts(report: dict[str, Any], now: datetime, ready_since: datetime) -> boo
     return now - reported_at <= REPORT_MAX_AGE and reported_at >= ready_since
 
 
-def _policy(record: dict[str, Any]) -> IdlePolicy:
-    policy = IdlePolicy(**(record.get("idlePolicy") or {}))
+def _policy(record: EnvironmentRecord) -> IdlePolicy:
+    asked = msgspec.structs.asdict(record.idle_policy) if record.idle_policy else {}
+    policy = IdlePolicy(**{k: v for k, v in asked.items() if v is not None})
     # never warn earlier than the idle limit itself
     return replace(policy, warning_minutes=min(policy.warning_minutes, policy.idle_minutes))
 
 
-def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+def judge(record: EnvironmentRecord, now: datetime) -> SweepDecision:
     """Observe one READY environment, decide, act, and keep the decision with its evidence."""
-    name = record["name"]
-    ready_since = datetime.fromisoformat(record.get("readyAt") or record["updatedAt"])
+    name = record.name
+    ready_since = datetime.fromisoformat(record.ready_at or record.updated_at or now.isoformat())
     report = activity_report(settings().activity_table, name)
     if report is not None and _counts(report, now, ready_since):
         signals, source = signals_from_report(report), "report"
@@ -140,15 +145,14 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         reported = f"last report at {report['reportedAt']}" if report else "no report yet"
         signals = Signals(reachable=False, error=f"no activity report from the notebook task ({reported})")
         source = "stale report" if report else "no report"
-    run = record.get("benchmarkRun") or {}
-    if run and now < datetime.fromisoformat(run["deadline"]):  # cleared when it ends; the deadline if it dies
-        signals = replace(signals, benchmark=run.get("executionArn") or "the start's benchmark")
+    run = record.benchmark_run
+    if run and now < datetime.fromisoformat(run.deadline):  # cleared when it ends; the deadline if it dies
+        signals = replace(signals, benchmark=run.execution_arn or "the start's benchmark")
     policy = _policy(record)
-    decision: Decision = decide(signals, policy, now, ready_since,
-                                unreachable_before=int(record.get("unreachableCount", 0)),
-                                warned="idleWarningAt" in record)
-    summary = {"environment": name, "action": decision.action, "reason": decision.reason,
-               "evidence": _plain({**decision.evidence, "source": source}), "at": now.isoformat()}
+    decision: Decision = decide(signals, policy, now, ready_since, unreachable_before=record.unreachable_count,
+                                warned=record.idle_warning_at is not None)
+    summary = SweepDecision(environment=name, action=decision.action, reason=decision.reason,
+                            evidence=_plain({**decision.evidence, "source": source}), at=now.isoformat())
     if decision.action == "stop":
         stop(name, decision.reason, decision.evidence)
     elif decision.action == "unhealthy":
@@ -159,31 +163,31 @@ def judge(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         remove: tuple[str, ...] = ()
         if decision.action == "warn":
             changes["idleWarningAt"] = now.isoformat()
-            events.publish("EnvironmentIdleWarning", summary)
-        elif "idleWarningAt" in record and decision.idle_minutes is not None \
+            events.publish("EnvironmentIdleWarning", to_item(summary))
+        elif record.idle_warning_at is not None and decision.idle_minutes is not None \
                 and decision.idle_minutes < policy.idle_minutes - policy.warning_minutes:
             remove = ("idleWarningAt",)  # active again: the next idle spell gets its own warning
         environment_store().transition(name, {EnvironmentState.READY}, changes, remove=remove)
     return summary
 
 
-def sweep(now: datetime | None = None) -> list[dict[str, Any]]:
+def sweep(now: datetime | None = None) -> list[SweepDecision]:
     """Judge every READY environment and settle every DELETING one, concurrently and independently:
     one failure stops no other."""
     now = now or datetime.now(UTC)
     records = [r for r in environment_store().list()
-               if r["state"] in (EnvironmentState.READY, EnvironmentState.DELETING)]
+               if r.state in (EnvironmentState.READY, EnvironmentState.DELETING)]
 
-    def safe(record: dict[str, Any]) -> dict[str, Any]:
+    def safe(record: EnvironmentRecord) -> SweepDecision:
         try:
-            if record["state"] == EnvironmentState.DELETING:
+            if record.state == EnvironmentState.DELETING:
                 settled = settle_deletion(record, now)
-                return {"environment": record["name"], "action": "delete", "reason": settled["state"],
-                        "evidence": {}, "at": now.isoformat()}
+                return SweepDecision(environment=record.name, action="delete", reason=settled.state,
+                                     at=now.isoformat())
             return judge(record, now)
         except Exception as error:
-            return {"environment": record["name"], "action": "error", "reason": f"{type(error).__name__}: {error}",
-                    "evidence": {}, "at": now.isoformat()}
+            return SweepDecision(environment=record.name, action="error", reason=f"{type(error).__name__}: {error}",
+                                 at=now.isoformat())
 
     with ThreadPoolExecutor(max_workers=SWEEP_CONCURRENCY) as pool:
         return list(pool.map(safe, records))
@@ -206,19 +210,20 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
         corrections.append({"environment": name, "action": action, "evidence": evidence, "at": now.isoformat()})
 
     for record in store.list():
-        name, state = record["name"], record["state"]
-        if state == EnvironmentState.PROVISIONING and record.get("executionArn"):
-            status = stepfunctions.status(record["executionArn"])
+        name, state = record.name, record.state
+        changed = datetime.fromisoformat(record.updated_at or now.isoformat())
+        if state == EnvironmentState.PROVISIONING and record.execution_arn:
+            status = stepfunctions.status(record.execution_arn)
             if status != "RUNNING":
-                settled = provisioning.mark_failed({"name": name, "error": {
-                    "Error": "StartEnded", "Cause": f"the start's workflow ended {status} without settling it"}})
-                corrected(name, "failed", {"execution": record["executionArn"], "status": status,
-                                           "capacity": settled["capacity"]})
-        elif state == EnvironmentState.STOPPING and now - datetime.fromisoformat(record["updatedAt"]) > STOP_DEADLINE:
-            stop(name, record.get("stopReason") or "a stop that had not finished")
-            corrected(name, "stopped", {"stopping since": record["updatedAt"]})
-        elif state == EnvironmentState.DELETED and now - datetime.fromisoformat(
-                record.get("deletedAt") or record["updatedAt"]) <= LATE_STACK_WINDOW:
+                settled = provisioning.mark_failed(name, CaughtError(
+                    error="StartEnded", cause=f"the start's workflow ended {status} without settling it"))
+                corrected(name, "failed", {"execution": record.execution_arn, "status": status,
+                                           "capacity": settled.capacity})
+        elif state == EnvironmentState.STOPPING and now - changed > STOP_DEADLINE:
+            stop(name, record.stop_reason or "a stop that had not finished")
+            corrected(name, "stopped", {"stopping since": record.updated_at})
+        elif state == EnvironmentState.DELETED and now - (
+                datetime.fromisoformat(record.deleted_at) if record.deleted_at else changed) <= LATE_STACK_WINDOW:
             # a start's step still running when the environment was deleted may have created its stack after
             names = names_for(name)
             left = cloudformation.describe(names.stack)
@@ -234,14 +239,14 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
     for group, desired in capacity.groups_with_capacity(GROUP_PREFIX).items():
         name = group.removeprefix(GROUP_PREFIX)
         found = store.find(name)
-        state = found["state"] if found else "no record"
-        if state in (EnvironmentState.READY, EnvironmentState.PROVISIONING):
+        if found and found.state in (EnvironmentState.READY, EnvironmentState.PROVISIONING):
             continue
+        left_in = found.state if found else "no record"
         names = names_for(name)
         capacity.scale_to_zero(names.auto_scaling_group, names.cluster, names.service, missing_ok=True)
-        evidence = {"group": group, "instances": desired, "state": state}
+        evidence = {"group": group, "instances": desired, "state": left_in}
         if found:
-            store.transition(name, {state}, {"capacity": f"released by the reconciler: {desired} instance(s) "
-                                                         f"while {state}", "updatedAt": now.isoformat()})
+            store.transition(name, {left_in}, {"capacity": f"released by the reconciler: {desired} instance(s) "
+                                                         f"while {left_in}", "updatedAt": now.isoformat()})
         corrected(name, "released", evidence)
     return corrections

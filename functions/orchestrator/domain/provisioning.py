@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from neuronlab_core import instance_types
 from neuronlab_core.instance_types import cost_per_million
 
@@ -20,11 +21,26 @@ from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
     BenchmarkFailed,
     EnvironmentConflict,
+    InvalidWorkflowState,
     NotebookUnhealthy,
     StackFailed,
     StackTimeout,
 )
+from orchestrator.models.record import BenchmarkFailureNote, BenchmarkRun, EnvironmentRecord, LastBenchmark, Placement
 from orchestrator.models.states import EnvironmentState
+from orchestrator.models.workflow import (
+    BenchmarkFailure,
+    CaughtError,
+    Failed,
+    NotebookCheck,
+    Ready,
+    ResolvedImage,
+    StackProgress,
+    StartedTask,
+    Stored,
+    Timeouts,
+    WorkflowState,
+)
 from orchestrator.settings import settings
 
 NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
@@ -44,9 +60,9 @@ def environment_store() -> EnvironmentStore:
     return EnvironmentStore(settings().environments_table)
 
 
-def check_image(image: str) -> dict[str, str]:
+def check_image(image: str) -> ResolvedImage:
     resolved = ecr.resolve(image)
-    return {"uri": resolved.uri, "digest": resolved.digest, "pinnedUri": resolved.pinned_uri}
+    return ResolvedImage(uri=resolved.uri, digest=resolved.digest, pinned_uri=resolved.pinned_uri)
 
 
 def shared_network() -> dict[str, str]:
@@ -57,21 +73,20 @@ def shared_network() -> dict[str, str]:
     return outputs
 
 
-def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
+def deploy_stacks(request: WorkflowState) -> StackProgress:
     """Create the environment's stack, or update it when it exists (warm start)."""
-    name = request["name"]
+    name = request.name
     names = names_for(name)
-    instance = instance_types.lookup(request["instanceType"])
+    instance = instance_types.lookup(request.instance_type)
     config = settings()
     store = environment_store()
     record = store.get(name)
-    if record["state"] != EnvironmentState.PROVISIONING:  # stopped or deleted meanwhile: create nothing
-        raise EnvironmentConflict(f"environment {name!r} is {record['state']}; expected PROVISIONING",
-                                  record["state"])
+    if record.state != EnvironmentState.PROVISIONING:  # stopped or deleted meanwhile: create nothing
+        raise EnvironmentConflict(f"environment {name!r} is {record.state}; expected PROVISIONING", record.state)
     shared = shared_network()
     subnet_zones = ec2.subnet_zones(shared["InstanceSubnetIds"].split(","))
     chosen = placement.choose(instance.name, subnet_zones, ec2.offered_zones(instance.name))
-    priority = int(record.get("listenerPriority") or placement.rule_priority(
+    priority = int(record.listener_priority or placement.rule_priority(
         name, elbv2.used_priorities(shared["ListenerArn"])))
     secret_arn = secrets.ensure_token_secret(names.token_secret, name)
     urls = {param: s3.upload_by_hash(config.artifact_bucket, NESTED_DIR / file)
@@ -81,8 +96,8 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         **urls,
         "EnvironmentName": name,
         "InstanceType": instance.name,
-        "ImageUri": request["image"]["pinnedUri"],
-        "AllowCidrs": ",".join(request["allowCidrs"]),
+        "ImageUri": request.resolved.pinned_uri,
+        "AllowCidrs": ",".join(request.allow_cidrs),
         "TokenSecretArn": secret_arn,
         "ActivityTableName": config.activity_table,
         "PermissionsBoundaryArn": config.role_boundary_arn,
@@ -90,7 +105,7 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         "TaskMemory": str(instance.task_memory_mib),
         "NeuronDevices": str(instance.neuron_devices),
         "DesiredCapacity": "1",
-        "WarmPool": "stopped" if request.get("warmPool") else "none",
+        "WarmPool": "stopped" if request.warm_pool else "none",
         "VpcId": shared["VpcId"],
         "InstanceSubnetIds": ",".join(chosen.subnets),
         "PrivateSubnetIds": shared["PrivateSubnetIds"],
@@ -109,121 +124,125 @@ def deploy_stacks(request: dict[str, Any]) -> dict[str, Any]:
         capacity.scale_up(names.auto_scaling_group, names.cluster, names.service)
     store.transition(
         name, {EnvironmentState.PROVISIONING},
-        {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request["image"]["digest"],
-         "listenerPriority": priority, "placement": {
-             "subnetZones": {s: subnet_zones[s] for s in chosen.subnets}, "excluded": [], "since": now_iso()},
+        {"stackName": names.stack, "tokenSecretArn": secret_arn, "imageDigest": request.resolved.digest,
+         "listenerPriority": priority,
+         "placement": Placement(subnet_zones={s: subnet_zones[s] for s in chosen.subnets}, since=now_iso()),
          "updatedAt": now_iso()},
     )
-    return {"name": names.stack, "operation": operation,
-            "deadline": time.time() + request["timeouts"]["stackSeconds"], "complete": False}
+    return StackProgress(name=names.stack, operation=operation,
+                         deadline=time.time() + request.timeouts.stack_seconds)
 
 
-def check_stack(request: dict[str, Any]) -> dict[str, Any]:
-    stack = request["stack"]
-    state = cloudformation.describe(stack["name"])
+def _stack_of(request: WorkflowState) -> StackProgress:
+    if request.stack is None:
+        raise InvalidWorkflowState("the state has no stack: DeployStacks runs first")
+    return request.stack
+
+
+def check_stack(request: WorkflowState) -> StackProgress:
+    stack = _stack_of(request)
+    state = cloudformation.describe(stack.name)
     if state.settled and state.succeeded:
-        return {**stack, "complete": True, "status": state.status, "outputs": state.outputs,
-                "notebookDeadline": time.time() + request["timeouts"]["notebookSeconds"]}
+        return msgspec.structs.replace(stack, complete=True, status=state.status, outputs=state.outputs,
+                                       notebook_deadline=time.time() + request.timeouts.notebook_seconds)
     if state.status is None:
-        raise StackFailed(f"stack {stack['name']} no longer exists")
+        raise StackFailed(f"stack {stack.name} no longer exists")
     if state.settled:
-        raise StackFailed(f"stack {stack['name']} is {state.status}: {cloudformation.failure_reason(stack['name'])}")
+        raise StackFailed(f"stack {stack.name} is {state.status}: {cloudformation.failure_reason(stack.name)}")
     # CloudFormation creates the ECS service only once its task runs: a launch failing for capacity shows here
-    moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request["name"]))
-    if time.time() > stack["deadline"]:
-        raise StackTimeout(f"stack {stack['name']} still {state.status} after {request['timeouts']['stackSeconds']} s")
-    return {**stack, "status": state.status, **({"placement": moved} if moved else {})}
+    moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request.name))
+    if time.time() > stack.deadline:
+        raise StackTimeout(f"stack {stack.name} still {state.status} after {request.timeouts.stack_seconds} s")
+    return msgspec.structs.replace(stack, status=state.status, placement=moved or stack.placement)
 
 
-def check_notebook(request: dict[str, Any]) -> dict[str, Any]:
+def check_notebook(request: WorkflowState) -> NotebookCheck:
     """Healthy when the service runs its task and the load balancer's health check passes on it.
 
     Judged from inside AWS: this function runs outside the VPC, so a request through the notebook's URL
     would come from an AWS address and be refused by the viewer allow-list (the CloudFront function).
     The target group checks /NAME/api/status on the task itself (nested/notebook.yml).
     """
-    names = names_for(request["name"])
-    stack = request["stack"]
-    url = stack["outputs"]["NotebookUrl"]
+    names = names_for(request.name)
+    stack = _stack_of(request)
+    url = stack.outputs["NotebookUrl"]
     service = ecs.service_state(names.cluster, names.service)
     if service.running >= 1:
-        states = elbv2.target_health(stack["outputs"]["TargetGroupArn"])
+        states = elbv2.target_health(stack.outputs["TargetGroupArn"])
         detail = (f"service running {service.running}/{service.desired}, "
                   f"load balancer targets: {', '.join(states) or 'none registered yet'}")
         if "healthy" in states:
-            return {"healthy": True, "url": url, "detail": detail}
+            return NotebookCheck(healthy=True, url=url, detail=detail)
     else:
         detail = f"service running {service.running}/{service.desired}: no notebook task yet"
-        moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request["name"]))
+        moved = _retry_elsewhere_after_capacity_failure(request, environment_store().get(request.name))
         if moved:
             detail += f"; {moved}"
-    if time.time() > stack["notebookDeadline"]:
-        raise NotebookUnhealthy(f"notebook not healthy after {request['timeouts']['notebookSeconds']} s: {detail}")
-    return {"healthy": False, "url": url, "detail": detail}
+    if time.time() > (stack.notebook_deadline or 0):
+        raise NotebookUnhealthy(f"notebook not healthy after {request.timeouts.notebook_seconds} s: {detail}")
+    return NotebookCheck(healthy=False, url=url, detail=detail)
 
 
-def _retry_elsewhere_after_capacity_failure(request: dict[str, Any], record: dict[str, Any]) -> str:
+def _retry_elsewhere_after_capacity_failure(request: WorkflowState, record: EnvironmentRecord) -> str:
     """When EC2 had no capacity in an AZ, launch only in the other AZs that offer the type.
     Raises CapacityUnavailable when none is left."""
-    state = record.get("placement") or {}
-    subnet_zones: dict[str, str] = state.get("subnetZones") or {}
-    if not subnet_zones:
+    state = record.placement
+    if state is None or not state.subnet_zones:
         return ""
-    names = names_for(request["name"])
-    since = datetime.fromisoformat(state["since"])
+    names = names_for(request.name)
+    since = datetime.fromisoformat(state.since)
     activities = [a for a in capacity.recent_activities(names.auto_scaling_group) if a["StartTime"] >= since]
-    excluded = set(state.get("excluded", []))
+    excluded = set(state.excluded)
     failed = placement.capacity_failures(activities) - excluded
     if not failed:
         return ""
     excluded |= failed
-    chosen = placement.choose(request["instanceType"], subnet_zones, set(subnet_zones.values()), excluded)
+    chosen = placement.choose(request.instance_type, state.subnet_zones, set(state.subnet_zones.values()), excluded)
     capacity.use_subnets(names.auto_scaling_group, chosen.subnets)
-    environment_store().transition(request["name"], {EnvironmentState.PROVISIONING}, {
-        "placement": {**state, "excluded": sorted(excluded)}, "updatedAt": now_iso()})
+    environment_store().transition(request.name, {EnvironmentState.PROVISIONING}, {
+        "placement": msgspec.structs.replace(state, excluded=sorted(excluded)), "updatedAt": now_iso()})
     return f"no capacity in {', '.join(sorted(failed))}: retrying in {', '.join(chosen.zones)}"
 
 
-def mark_ready(request: dict[str, Any]) -> dict[str, Any]:
+def mark_ready(name: str, url: str) -> Ready:
     record = environment_store().transition(
-        request["name"], ALLOWED_FROM["ready"],
-        {"state": EnvironmentState.READY, "url": request["notebook"]["url"], "readyAt": now_iso(),
-         "updatedAt": now_iso()},
+        name, ALLOWED_FROM["ready"],
+        {"state": EnvironmentState.READY, "url": url, "readyAt": now_iso(), "updatedAt": now_iso()},
         remove=("failureReason", "idleWarningAt", "unreachableCount"),
     )
-    return {"state": record["state"], "url": record["url"]}
+    return Ready(state=record.state, url=record.url or url)
 
 
-def workflow_timeouts() -> dict[str, int]:
+def workflow_timeouts() -> Timeouts:
     """The deadlines the state machine reads from its input (LocalCloud deploys with short polls)."""
     config = settings()
-    return {"stackSeconds": config.stack_timeout_seconds, "notebookSeconds": config.notebook_timeout_seconds,
-            "benchmarkSeconds": config.benchmark_timeout_seconds,
-            "benchmarkHeartbeatSeconds": config.benchmark_heartbeat_seconds}
+    return Timeouts(stack_seconds=config.stack_timeout_seconds, notebook_seconds=config.notebook_timeout_seconds,
+                    benchmark_seconds=config.benchmark_timeout_seconds,
+                    benchmark_heartbeat_seconds=config.benchmark_heartbeat_seconds)
 
 
 def benchmark_run(execution_arn: str | None, model: str, seconds: int, timeout_seconds: int,
-                  **extra: Any) -> dict[str, Any]:
+                  scenario: str | None = None, by: str | None = None) -> BenchmarkRun:
     """The record's `benchmarkRun`: the one benchmark an environment runs. The idle sweep counts it as activity
     until it ends (StoreMetrics or RecordBenchmarkFailure remove it), or until the workflow's own deadline."""
     started = datetime.now(UTC)
-    return {"executionArn": execution_arn, "model": model, "seconds": seconds, **extra,
-            "startedAt": started.isoformat(timespec="milliseconds"),
-            "deadline": (started + timedelta(seconds=timeout_seconds)).isoformat()}
+    return BenchmarkRun(execution_arn=execution_arn, model=model, seconds=seconds, scenario=scenario, by=by,
+                        started_at=started.isoformat(timespec="milliseconds"),
+                        deadline=(started + timedelta(seconds=timeout_seconds)).isoformat())
 
 
-def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "") -> dict[str, str]:
+def run_benchmark(request: WorkflowState, task_token: str, execution: str = "") -> StartedTask:
     """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token.
 
     Exactly one task per execution: the execution's name is RunTask's client token (ECS returns the first task
     for a repeated token, e.g. an SDK retry after a lost response), and the workflow does not retry this step."""
-    name = request["name"]
+    name = request.name
     names = names_for(name)
-    spec = request["benchmark"]
-    command = ["python", "-m", "neuronbench", "run", "--model", spec["model"], "--backend", "auto",
-               "--duration", str(spec["seconds"]), "--scenario", spec.get("scenario", "latency"),
-               "--instance-type", request["instanceType"], "--environment", name,
-               "--image-digest", request["image"]["digest"], "--json"]
+    spec = request.benchmark
+    command = ["python", "-m", "neuronbench", "run", "--model", spec.model, "--backend", "auto",
+               "--duration", str(spec.seconds), "--scenario", spec.scenario,
+               "--instance-type", request.instance_type, "--environment", name,
+               "--image-digest", request.resolved.digest, "--json"]
     task_arn = ecs.run_benchmark_task(
         names.cluster, names.benchmark_family, names.capacity_provider, command,
         # The token goes in the environment, not on the command line (command lines are logged).
@@ -231,14 +250,14 @@ def run_benchmark(request: dict[str, Any], task_token: str, execution: str = "")
     )
     store = environment_store()
     changes: dict[str, Any] = {"benchmarkTaskArn": task_arn, "benchmarkTaskToken": task_token, "updatedAt": now_iso()}
-    if request.get("mode") != "benchmark":  # the start's benchmark holds the slot an on-demand run claims itself
-        changes["benchmarkRun"] = benchmark_run(store.get(name).get("executionArn"), spec["model"], spec["seconds"],
-                                                request["timeouts"]["benchmarkSeconds"])
+    if request.mode != "benchmark":  # the start's benchmark holds the slot an on-demand run claims itself
+        changes["benchmarkRun"] = benchmark_run(store.get(name).execution_arn, spec.model, spec.seconds,
+                                                request.timeouts.benchmark_seconds)
     store.transition(name, ALLOWED_FROM["benchmark"], changes)
-    return {"taskArn": task_arn}
+    return StartedTask(task_arn=task_arn)
 
 
-def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None) -> dict[str, Any]:
+def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) -> Stored:
     """Validate the harness result, add cost and the regression verdict, store it.
 
     The benchmark task can be altered from the notebook (its /home is the user's), so what the run was -
@@ -249,8 +268,8 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
     parsed = BenchmarkResult.model_validate(result)
     if request is not None:
         parsed = parsed.model_copy(update={
-            "environment": request["name"], "instance_type": request["instanceType"],
-            "model": request["benchmark"]["model"], "image_digest": request["image"]["digest"],
+            "environment": request.name, "instance_type": request.instance_type,
+            "model": request.benchmark.model, "image_digest": request.resolved.digest,
             "cost_per_million_usd": None})  # priced below from the execution's instance type
     if parsed.correctness is not None and not parsed.correctness.passed:
         raise BenchmarkFailed(
@@ -276,50 +295,53 @@ def store_metrics(result: dict[str, Any], request: dict[str, Any] | None = None)
     }
     store.put(item)
     if parsed.environment:
-        summary = {k: item[k] for k in ("run_id", "model", "backend", "throughput", "verdict", "runKey")}
-        summary["p50_ms"] = parsed.latency_ms.p50
+        summary = LastBenchmark(run_id=parsed.run_id, model=parsed.model, backend=parsed.backend,
+                                throughput=parsed.throughput, verdict=verdict, run_key=run_key,
+                                p50_ms=parsed.latency_ms.p50)
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
             {"lastBenchmark": summary, "updatedAt": now_iso()},
             remove=("benchmarkTaskToken", "lastBenchmarkFailure", "benchmarkRun"),
         )
-    return {"series": parsed.series, "runKey": run_key, "verdict": verdict}
+    return Stored(series=parsed.series, run_key=run_key, verdict=verdict)
 
 
-def record_benchmark_failure(request: dict[str, Any]) -> dict[str, Any]:
+def record_benchmark_failure(request: WorkflowState) -> BenchmarkFailure:
     """The benchmark failed, the notebook works: the environment stays READY with the failure on its record,
     and EventBridge gets BenchmarkFailed. (When the benchmark is a gate, the workflow marks it FAILED next.)
     An environment that moved on meanwhile (stopped, deleted) keeps its state; the event still goes out."""
-    name, reason = request["name"], failure_reason(request.get("error") or {})
+    name, reason = request.name, failure_reason(request.error)
     store = environment_store()
     record = store.get(name)
-    if record.get("benchmarkTaskArn"):  # a benchmark that timed out may still hold the Neuron devices
-        ecs.stop_task(names_for(name).cluster, record["benchmarkTaskArn"], f"benchmark step failed: {reason}")
-    if record.get("state") == EnvironmentState.READY:
+    if record.benchmark_task_arn:  # a benchmark that timed out may still hold the Neuron devices
+        ecs.stop_task(names_for(name).cluster, record.benchmark_task_arn, f"benchmark step failed: {reason}")
+    if record.state == EnvironmentState.READY:
         store.transition(name, {EnvironmentState.READY},
-                         {"lastBenchmarkFailure": {"reason": reason, "at": now_iso()}, "updatedAt": now_iso()},
+                         {"lastBenchmarkFailure": BenchmarkFailureNote(reason=reason, at=now_iso()),
+                          "updatedAt": now_iso()},
                          remove=("benchmarkTaskToken", "benchmarkRun"))
-    gate = bool((request.get("benchmark") or {}).get("gate"))
+    gate = request.benchmark.gate
     events.publish("BenchmarkFailed", {"environment": name, "reason": reason, "gate": gate})
-    return {"reason": reason, "gate": gate}
+    return BenchmarkFailure(reason=reason, gate=gate)
 
 
-def failure_reason(error: dict[str, Any]) -> str:
+def failure_reason(error: CaughtError | None) -> str:
     """Readable reason from a Catch's {Error, Cause}; Lambda causes are JSON with errorMessage."""
-    cause = error.get("Cause") or ""
+    if error is None:
+        return "unknown failure"
+    cause = error.cause
     with contextlib.suppress(ValueError, AttributeError):
         cause = json.loads(cause).get("errorMessage", cause)
-    return f"{error.get('Error', 'Error')}: {cause}" if cause else str(error.get("Error", "unknown failure"))
+    return f"{error.error}: {cause}" if cause else error.error
 
 
-def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
+def mark_failed(name: str, error: CaughtError | None) -> Failed:
     """Record FAILED with the reason, then release the compute: nothing billed by the hour stays up after a
     failed start. Safe to retry (the workflow does): FAILED may be marked again, and releasing is idempotent.
     A stop or delete under way (or done) owns the environment: its compute is released, its record left alone."""
-    name = request["name"]
     store = environment_store()
-    reason = failure_reason(request.get("error") or {})
-    state = store.get(name)["state"]
+    reason = failure_reason(error)
+    state = store.get(name).state
     owned = state in _OWNED_BY_STOP_OR_DELETE
     if not owned:
         store.transition(name, ALLOWED_FROM["fail"],
@@ -330,7 +352,7 @@ def mark_failed(request: dict[str, Any]) -> dict[str, Any]:
     released = "service and instances scaled to zero" if had_group else "no instances had been launched"
     if not owned:
         store.transition(name, {EnvironmentState.FAILED}, {"capacity": released, "updatedAt": now_iso()})
-    return {"state": state if owned else EnvironmentState.FAILED, "reason": reason, "capacity": released}
+    return Failed(state=state if owned else EnvironmentState.FAILED, reason=reason, capacity=released)
 
 
 _OWNED_BY_STOP_OR_DELETE = {EnvironmentState.STOPPING, EnvironmentState.STOPPED, EnvironmentState.DELETING,
@@ -341,11 +363,11 @@ def benchmark_task_stopped(detail: dict[str, Any]) -> dict[str, Any]:
     """ECS said the benchmark task stopped: fail the waiting step now unless the task already reported."""
     name = detail.get("startedBy", "")
     record = environment_store().find(name)
-    if not record or record.get("benchmarkTaskArn") != detail.get("taskArn") or not record.get("benchmarkTaskToken"):
+    if not record or record.benchmark_task_arn != detail.get("taskArn") or not record.benchmark_task_token:
         return {"action": "ignored", "reason": "not a pending benchmark task"}
     containers = detail.get("containers") or [{}]
     exit_code = containers[0].get("exitCode")
     cause = (f"benchmark task {detail['taskArn']} stopped ({detail.get('stoppedReason') or 'no reason given'}, "
              f"exit code {exit_code}) without reporting a result")
-    failed = stepfunctions.fail_task(record["benchmarkTaskToken"], BenchmarkFailed.__name__, cause)
+    failed = stepfunctions.fail_task(record.benchmark_task_token, BenchmarkFailed.__name__, cause)
     return {"action": "failed" if failed else "already-settled", "reason": cause}

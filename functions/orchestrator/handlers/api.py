@@ -45,6 +45,7 @@ from orchestrator.models.environment import (
     StartRequest,
     Token,
 )
+from orchestrator.models.record import EnvironmentRecord
 from orchestrator.observability import lambda_entry, logger
 from orchestrator.settings import settings
 
@@ -79,8 +80,14 @@ def _caller() -> str:
     return arn
 
 
+def _view(record: EnvironmentRecord) -> Environment:
+    return Environment.model_validate(environments.public(record))
+
+
 def _start(command: StartCommand) -> dict[str, Any]:
-    return environments.start(command.request, command.caller, command.source_ip, command.account)
+    """The answer to a start, as the idempotency layer keeps it for a retry."""
+    return environments.public(environments.start(command.request, command.caller, command.source_ip,
+                                                  command.account))
 
 
 @lru_cache(maxsize=4)
@@ -158,7 +165,7 @@ def restart_environment(name: Name,
 @app.get("/environments", responses={200: {"description": "your environments"}, **_errors()})
 def list_environments() -> EnvironmentList:
     """Your environments (every environment for an admin)."""
-    return EnvironmentList.model_validate({"environments": environments.list_for(_caller())})
+    return EnvironmentList(environments=[_view(r) for r in environments.list_for(_caller())])
 
 
 @app.post("/environments/<name>/stop", responses={200: {"description": "STOPPED"}, **_errors(404, 409)})
@@ -166,7 +173,7 @@ def stop_environment(name: Name) -> Environment:
     """Scale to zero now; /home and the token stay for the next start."""
     caller = _caller()
     environments.owned(name, caller, "stop")
-    return Environment.model_validate(environments.public(lifecycle.stop(name, "stopped on request", by=caller)))
+    return _view(lifecycle.stop(name, "stopped on request", by=caller))
 
 
 @app.delete("/environments/<name>", responses={202: {"description": "DELETING until the stack is gone"},
@@ -175,13 +182,13 @@ def delete_environment(name: Name) -> Response[Environment]:
     """Tear the environment's stacks down (DELETING until the stack is gone, then DELETED)."""
     caller = _caller()
     environments.owned(name, caller, "delete")
-    record = Environment.model_validate(environments.public(lifecycle.delete(name, by=caller)))
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=record)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
+                    body=_view(lifecycle.delete(name, by=caller)))
 
 
 @app.get("/environments/<name>", responses={200: {"description": "the environment"}, **_errors(404)})
 def get_environment(name: Name) -> Environment:
-    return Environment.model_validate(environments.get(name, _caller()))
+    return _view(environments.owned(name, _caller(), "see"))
 
 
 @app.post("/environments/<name>/benchmarks",
@@ -191,8 +198,7 @@ def benchmark_environment(name: Name,
                           request: Annotated[BenchmarkRequest | None, Body()] = None) -> Response[Environment]:
     """Run the benchmark again on a READY environment (one at a time); the result joins the history."""
     record = environments.benchmark(name, _caller(), request or BenchmarkRequest())
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON,
-                    body=Environment.model_validate(record))
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=_view(record))
 
 
 @app.get("/environments/<name>/token", responses={200: {"description": "the token"}, **_errors(404, 409)})
@@ -245,7 +251,8 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
-@lambda_entry
+@lambda_entry("environments_table", "benchmarks_table", "idempotency_table", "state_machine_arn",
+              "environment_stack_role_arn")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     identity = (event.get("requestContext") or {}).get("identity") or {}
     logger.append_keys(path=event.get("path"), caller=identity.get("userArn"))

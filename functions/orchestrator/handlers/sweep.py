@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.domain import lifecycle
+from orchestrator.models.record import to_item
 from orchestrator.observability import lambda_entry, logger, metrics
 
 
-@lambda_entry
+@lambda_entry("environments_table", "activity_table", "environment_stack_role_arn")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The schedule: an idle sweep, then the reconciler. An execution that ended badly (EventBridge), or
     `neuronlab reconcile` ({"reconcile": true}): the reconciler alone."""
-    decisions = []
+    decisions: list[dict[str, Any]] = []
     if not (event.get("reconcile") or event.get("detail-type") == "Step Functions Execution Status Change"):
-        decisions = lifecycle.sweep()
+        decisions = [to_item(d) for d in lifecycle.sweep()]
         for decision in decisions:
             logger.info("idle decision", extra=decision)
         stopped = sum(d["action"] in ("stop", "unhealthy") for d in decisions)

@@ -10,7 +10,7 @@ from orchestrator.domain import provisioning
 from orchestrator.observability import lambda_entry, logger
 
 
-@lambda_entry
+@lambda_entry("environments_table")
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: Any) -> dict[str, Any]:
     outcome = provisioning.benchmark_task_stopped(event.detail)

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from orchestrator.models.images import ECR_IMAGE, ECR_IMAGE_RULE
+from orchestrator.models.record import EnvironmentRecord, IdlePolicySettings
 from orchestrator.models.states import EnvironmentState
 
 # Becomes part of stack, cluster and secret names: lower case, digits, hyphens, 3-32 characters.
@@ -116,18 +117,18 @@ class RestartRequest(BaseModel):
     warning_minutes: Duration | None = Field(default=None, alias="warningMinutes", ge=0, le=24 * 60)
     client_token: str | None = Field(default=None, alias="clientToken", pattern=r"^[A-Za-z0-9-]{1,64}$")
 
-    def applied_to(self, record: dict) -> StartRequest:
+    def applied_to(self, record: EnvironmentRecord) -> StartRequest:
         """The start request of a known environment: its record, with this body's changes."""
-        policy = record.get("idlePolicy") or {}
-        base = {"name": record["name"], "instanceType": record["instanceType"], "image": record["image"],
-                "allowCidrs": record.get("allowCidrs") or [], "warmPool": bool(record.get("warmPool")),
+        policy = record.idle_policy or IdlePolicySettings()
+        base = {"name": record.name, "instanceType": record.instance_type, "image": record.image,
+                "allowCidrs": record.allow_cidrs, "warmPool": record.warm_pool,
                 # it was allowed when the environment was created
-                "allowAnyAddress": any(ipaddress.ip_network(c).prefixlen < WIDEST_PREFIX
-                                       for c in record.get("allowCidrs") or []),
-                **{alias: policy[key] for key, alias in (("idle_minutes", "idleMinutes"),
-                                                         ("grace_minutes", "graceMinutes"),
-                                                         ("max_lifetime_hours", "maxLifetimeHours"),
-                                                         ("warning_minutes", "warningMinutes")) if key in policy}}
+                "allowAnyAddress": any(ipaddress.ip_network(c).prefixlen < WIDEST_PREFIX for c in record.allow_cidrs),
+                **{alias: getattr(policy, key) for key, alias in (("idle_minutes", "idleMinutes"),
+                                                                  ("grace_minutes", "graceMinutes"),
+                                                                  ("max_lifetime_hours", "maxLifetimeHours"),
+                                                                  ("warning_minutes", "warningMinutes"))
+                   if getattr(policy, key) is not None}}
         return StartRequest.model_validate({**base, **self.model_dump(by_alias=True, exclude_none=True)})
 
 

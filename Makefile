@@ -71,6 +71,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/start_times.py
 	$(BIN)/python bench/harness.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/history_access.py
 
 # the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
 docs: $(VENV)/.installed

@@ -329,12 +329,23 @@ def history(
     instance_type: Annotated[str | None, typer.Option()] = None,
     backend: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
+    regressions: Annotated[bool, typer.Option("--regressions", help="Only confirmed regressions")] = False,
+    since: Annotated[str, typer.Option(help="With --regressions: how far back, days (30d) or hours (12h)")] = "30d",
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     wide: Annotated[bool, typer.Option("--wide", help="Add environment, cost per million and run id")] = False,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Benchmark history, newest first."""
+    """Benchmark history, newest first: one series (--model, --instance-type and --backend), a model, an
+    environment, or every run; --regressions lists the confirmed regressions instead."""
+    if regressions:
+        found = _api(_target(use_local), "GET", "/benchmarks/regressions",
+                     params={"since": since, "limit": str(limit)})["regressions"]
+        if as_json:
+            _print_json(found)
+        else:
+            out.print(_regressions_table(found, since))
+        return
     params = {k: v for k, v in {"model": model, "instanceType": instance_type, "backend": backend,
                                 "environment": environment, "limit": str(limit)}.items() if v}
     items = _api(_target(use_local), "GET", "/benchmarks", params=params)["benchmarks"]
@@ -342,6 +353,18 @@ def history(
         _print_json(items)
         return
     out.print(_history_table(items, wide))
+
+
+def _regressions_table(items: list[dict[str, Any]], since: str) -> Table | str:
+    """One row per confirmed regression: where the series changed, by how much, and what else changed there."""
+    if not items:
+        return f"no confirmed regressions in the last {since}"
+    table = Table("first bad run", "series", "measure", "change", "what changed")
+    for item in items:
+        changed = ", ".join(f"{k} {a}→{b}" for k, (a, b) in (item.get("fingerprintChanges") or {}).items())
+        table.add_row(item["firstRun"].split("#")[0][:16].replace("T", " "), escape(item["run"]["series"]),
+                      item["measure"], f"{float(item['change']):+.1%}", escape(changed) or "nothing recorded")
+    return table
 
 
 # ------------------------------------------------------------------ LocalCloud

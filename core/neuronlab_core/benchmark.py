@@ -102,3 +102,12 @@ class BenchmarkPage(BaseModel):
 
     benchmarks: list[dict[str, Any]]
     next_token: str | None = Field(default=None, alias="nextToken")
+
+
+class RegressionPage(BaseModel):
+    """GET /benchmarks/regressions: confirmed regressions, newest first, and the token of the next page."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    regressions: list[dict[str, Any]]
+    next_token: str | None = Field(default=None, alias="nextToken")

@@ -42,6 +42,9 @@ def translate(root: Path = ROOT, region: str = "us-east-1") -> dict[str, Any]:
             definitions[name] = ((root / props["DefinitionUri"]).read_text(), props.pop("DefinitionSubstitutions", {}))
             props["DefinitionUri"] = {"Bucket": ASSET_BUCKET, "Key": "placeholder.asl.json"}
     sam.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = f"s3://{ASSET_BUCKET}/{ASSET_KEY}"
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":  # LocalCloud's handlers import from its venv
+            resource["Properties"]["ContentUri"] = f"s3://{ASSET_BUCKET}/{ASSET_KEY}"
     # An explicit session: the translator otherwise needs a region configured for boto3.
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
     # get_managed_policy_map=dict: the template names no managed policy by name, so no IAM listing

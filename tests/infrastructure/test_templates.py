@@ -184,6 +184,8 @@ def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
     assert (asset / "neuronlab_core" / "instance_types.json").exists()  # the core package, by its link
     assert list((asset / "pydantic_core").glob("*cpython-313-x86_64-linux-gnu.so"))
     assert (asset / "aws_lambda_powertools").is_dir()
+    assert not (asset / "scipy").exists()  # change detection's science stack is StoreMetrics' layer alone
+    assert list((tmp_path / "build" / "AnalysisLayer" / "python" / "scipy").glob("**/*cpython-313-x86_64-linux-gnu.so"))
 
 
 def test_the_benchmark_step_is_never_retried() -> None:

@@ -321,3 +321,48 @@ def test_a_claimed_benchmark_whose_workflow_never_started(state_machine: str, cl
             "deadline": claimed.isoformat()}})
     answer, body = call("POST", "/environments/demo/benchmarks", {})
     assert answer == status, body
+
+
+def test_every_history_listing_is_a_query_that_reads_only_what_it_returns(tables: dict[str, str]) -> None:
+    """No FilterExpression: DynamoDB reads exactly the items a page returns (ScannedCount = Count)."""
+    table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
+    for i, (model, instance_type, environment) in enumerate([("m1", "inf2.xlarge", "env-a"),
+                                                             ("m2", "inf2.xlarge", "env-a"),
+                                                             ("m1", "trn1.2xlarge", "env-b")]):
+        table.put_item(Item={"series": f"{model}#{instance_type}#neuron", "runKey": f"2026-11-27T0{i}#r{i}",
+                             "kind": "benchmark", "model": model, "instance_type": instance_type,
+                             "backend": "neuron", "environment": environment})
+    table.put_item(Item={"series": "#regressions", "runKey": "2026-11-27T00#r0#throughput", "kind": "regression"})
+    seen: list[dict[str, Any]] = []
+    query = type(table).query
+
+    def recording(self: Any, **kwargs: Any) -> Any:
+        response = query(self, **kwargs)
+        seen.append({**kwargs, "scanned": response["ScannedCount"], "count": response["Count"]})
+        return response
+
+    listings = {(): 3, (("model", "m1"),): 2, (("environment", "env-a"),): 2,
+                (("model", "m1"), ("instanceType", "trn1.2xlarge"), ("backend", "neuron")): 1}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(table), "query", recording)
+        for params, expected in listings.items():
+            status, body = call("GET", "/benchmarks", query=dict(params))
+            assert status == 200 and len(body["benchmarks"]) == expected, (params, body)
+    assert all("FilterExpression" not in q and q["scanned"] == q["count"] for q in seen), seen
+    status, body = call("GET", "/benchmarks", query={"instanceType": "inf2.xlarge"})
+    assert status == 400 and body["message"].startswith("instanceType, backend: narrow a model's history")
+    status, body = call("GET", "/benchmarks", query={"environment": "env-a", "model": "m1"})
+    assert status == 400 and body["message"].startswith("environment:")
+
+
+def test_regressions_are_listed_since_a_time_and_the_window_is_validated(tables: dict[str, str]) -> None:
+    table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
+    for days_ago in (2, 40):
+        at = (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+        table.put_item(Item={"series": "#regressions", "runKey": f"{at}#r{days_ago}#throughput",
+                             "kind": "regression", "firstRun": f"{at}#r{days_ago}", "measure": "throughput"})
+    status, body = call("GET", "/benchmarks/regressions")
+    assert status == 200 and [r["firstRun"].endswith("#r2") for r in body["regressions"]] == [True]
+    assert len(call("GET", "/benchmarks/regressions", query={"since": "60d"})[1]["regressions"]) == 2
+    status, body = call("GET", "/benchmarks/regressions", query={"since": "30 days"})
+    assert status == 400 and body["details"][0].startswith("since:")

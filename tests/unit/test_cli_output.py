@@ -64,3 +64,27 @@ def test_history_wide_shows_environment_cost_and_run(monkeypatch: pytest.MonkeyP
     CliRunner().invoke(cli.app, ["history", "--wide"])
     text = cli.out.export_text()
     assert "team-a-notebook" in text and "0.29" in text and "0123456789ab" in text and "2026-11-27 09:01:05" in text
+
+
+def test_history_regressions_names_the_first_bad_run_and_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = [{"firstRun": "2026-11-27T09:05:05.123456+00:00#0123456789ab", "measure": "throughput",
+              "change": -0.124, "run": {"series": "random:bert-base#inf2.xlarge#neuron"},
+              "fingerprintChanges": {"neuronx-cc": ["2.14", "2.15[bold]"]}}]
+    asked = {}
+
+    def api(target: object, method: str, path: str, params: dict) -> dict:
+        asked.update(path=path, **params)
+        return {"regressions": found}
+
+    monkeypatch.setattr(cli, "_target", lambda use_local: None)
+    monkeypatch.setattr(cli, "_api", api)
+    monkeypatch.setattr(cli, "out", Console(width=120, emoji=False, record=True))
+    CliRunner().invoke(cli.app, ["history", "--regressions", "--since", "7d"])
+    text = cli.out.export_text()
+    assert asked == {"path": "/benchmarks/regressions", "since": "7d", "limit": "20"}
+    for value in ("2026-11-27 09:05", "random:bert-base#inf2.xlarge#neuron", "throughput", "-12.4%",
+                  "neuronx-cc 2.14→2.15[bold]"):  # text the task wrote is shown, never read as markup
+        assert value in text, (value, text)
+    found.clear()
+    CliRunner().invoke(cli.app, ["history", "--regressions"])
+    assert "no confirmed regressions in the last 30d" in cli.out.export_text()

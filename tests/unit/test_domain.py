@@ -1,12 +1,10 @@
-"""Plain domain rules: instance types, task sizing, cost, regression verdicts."""
+"""Plain domain rules: instance types, task sizing, cost (change detection: test_detection.py)."""
 
 from __future__ import annotations
 
 import pytest
 from neuronlab_core import instance_types
 from neuronlab_core.instance_types import UnsupportedInstanceType, cost_per_million
-
-from orchestrator.domain import benchmarks
 
 
 @pytest.mark.parametrize("name", instance_types.supported())
@@ -45,23 +43,6 @@ def test_cost_per_million_inferences() -> None:
     # $0.7582/h at 2011 inferences/s (the seed's figure) -> 0.7582 / (2011 * 3600) * 1e6
     assert cost_per_million(0.7582, 2011.0) == pytest.approx(0.10473, rel=1e-3)
     assert cost_per_million(0.7582, 0.0) is None
-
-
-@pytest.mark.parametrize(
-    ("throughput", "history", "expected"),
-    [
-        (100.0, [], "baseline"),
-        (100.0, [100.0, 101.0, 99.0], "ok"),
-        (80.0, [100.0, 101.0, 99.0], "regression"),
-        (130.0, [100.0, 101.0, 99.0], "improvement"),
-        # one outlier in history does not move the median
-        (95.0, [100.0, 100.0, 10.0], "ok"),
-    ],
-)
-def test_regression_verdict_against_the_series_median(throughput: float, history: list[float], expected: str) -> None:
-    verdict, ratio = benchmarks.verdict(throughput, history)
-    assert verdict == expected
-    assert (ratio is None) == (expected == "baseline")
 
 
 def test_the_capacity_template_offers_exactly_the_table_s_types() -> None:

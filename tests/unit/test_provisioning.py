@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.adapters import cloudformation, ecr
 from orchestrator.adapters.dynamodb import EnvironmentStore
-from orchestrator.domain import provisioning
+from orchestrator.domain import environments, provisioning
 from orchestrator.errors import BenchmarkFailed, EnvironmentConflict, ImageNotFound, InvalidRequest
 from orchestrator.models.record import EnvironmentRecord, to_item
 from orchestrator.models.states import EnvironmentState
@@ -84,18 +84,32 @@ def test_a_cpu_run_is_not_priced_as_the_accelerator_it_is_labelled_with(tables: 
     assert item["instance_type"] == "inf2.xlarge" and "cost_per_million_usd" not in item
 
 
-def test_store_metrics_keeps_history_and_flags_a_regression(tables: dict[str, str]) -> None:
+def test_store_metrics_flags_a_suspect_run_then_confirms_a_lasting_regression(tables: dict[str, str]) -> None:
     _record("demo", "READY")
-    for minutes_ago, throughput in ((30, 2000.0), (20, 2010.0), (10, 1990.0)):
+    for minutes_ago, throughput in ((90, 2000.0), (80, 2010.0), (70, 1990.0), (60, 2005.0), (50, 1995.0),
+                                    (40, 2000.0)):
         provisioning.store_metrics(_result(throughput, minutes_ago))
-    stored = to_json(provisioning.store_metrics(_result(1500.0, 0)))
-    assert stored["verdict"] == "regression"
+    stored = to_json(provisioning.store_metrics(_result(1500.0, 30)))
+    assert stored["verdict"] == "suspect" and stored["confirmed"] == []
     table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
     item = table.get_item(Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]
     assert float(item["cost_per_million_usd"]) == pytest.approx(0.7582 / (1500 * 3600) * 1e6, rel=1e-6)
     assert float(item["ratioToHistory"]) == pytest.approx(1500 / 2000)
+    assert item["suspects"][0]["measure"] == "throughput" and item["suspects"][0]["regression"] is True
     record = _item("demo")
-    assert record["lastBenchmark"]["run_id"] == "run0" and record["lastBenchmark"]["verdict"] == "regression"
+    assert record["lastBenchmark"]["run_id"] == "run30" and record["lastBenchmark"]["verdict"] == "suspect"
+
+    # When the new level lasts, the change is confirmed, on its first run, once
+    provisioning.store_metrics(_result(1510.0, 20))
+    third = to_json(provisioning.store_metrics(_result(1490.0, 10)))
+    assert third["confirmed"] == [stored["runKey"]]
+    first = table.get_item(Key={"series": stored["series"], "runKey": stored["runKey"]})["Item"]["changePoint"]
+    assert first["regression"] is True and float(first["change"]) == pytest.approx(-0.25, abs=0.01)
+    assert first["confirmedBy"] == third["runKey"]
+    assert to_json(provisioning.store_metrics(_result(1505.0, 5)))["confirmed"] == []
+    listed, _ = environments.regressions(datetime.now(UTC) - timedelta(days=30), 50, None)
+    assert [(r["firstRun"], r["measure"], r["run"]["series"]) for r in listed] == [
+        (stored["runKey"], "throughput", stored["series"])]
 
 
 def test_incorrect_outputs_fail_the_benchmark(tables: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ TYPES_IN_DOC = ("inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "trn1.2xlarge")
 # Billed per request, invocation or GB moved (or a few cents of storage): nothing by the hour.
 PER_USE = {
     "AWS::Serverless::Function": "Lambda: per invocation",
+    "AWS::Serverless::LayerVersion": "a few MB of layer storage",
     "AWS::Serverless::StateMachine": "Step Functions: per state transition",
     "AWS::Serverless::Api": "API Gateway: per request",
     "AWS::DynamoDB::Table": "on-demand: per request, storage of a few KB",

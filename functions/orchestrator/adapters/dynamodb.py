@@ -146,7 +146,11 @@ def activity_report(table_name: str, name: str) -> dict[str, Any] | None:
 
 # The key attributes a page of each listing ends on: a nextToken must be exactly that.
 _PAGE_KEYS = {None: {"series", "runKey"}, "byEnvironment": {"series", "runKey", "environment"},
-              "byKind": {"series", "runKey", "kind"}}
+              "byKind": {"series", "runKey", "kind"}, "byModel": {"series", "runKey", "model"}}
+# The partition holding one item per confirmed regression (a collection in the base table: no index to add)
+REGRESSIONS = "#regressions"
+# What change detection reads of each run in a series window
+_WINDOW_ATTRIBUTES = ("runKey", "throughput", "latency_ms", "versions", "image_digest", "changePoint")
 
 
 def _start_key(next_token: str, index: str | None) -> dict[str, str]:
@@ -164,8 +168,9 @@ def _start_key(next_token: str, index: str | None) -> dict[str, str]:
 class BenchmarkStore:
     """Partition: series (model#instanceType#backend); sort: runKey (start time#run id).
 
-    Index byEnvironment (environment, runKey) and byKind (kind, runKey) serve the other listings,
-    so every history query is a Query.
+    Every listing is a Query that reads only what it returns (no FilterExpression): a series; the index
+    byEnvironment (environment, runKey); byModel (model, runKey); byKind (kind, runKey) for everything; and the
+    partition REGRESSIONS, one item per confirmed regression.
     """
 
     def __init__(self, table_name: str) -> None:
@@ -174,32 +179,54 @@ class BenchmarkStore:
     def put(self, item: dict[str, Any]) -> None:
         self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}))
 
-    def series_throughputs(self, series: str, before_run_key: str, scenario: str, limit: int = 10) -> list[float]:
-        """Throughputs of the series' last runs of the same scenario before this one, oldest first."""
-        response = self._table.query(
-            KeyConditionExpression=Key("series").eq(series) & Key("runKey").lt(before_run_key),
-            FilterExpression=Attr("scenario").eq(scenario),
-            ScanIndexForward=False, Limit=limit * 5,  # Limit counts items before the filter
-            ProjectionExpression="#t", ExpressionAttributeNames={"#t": "throughput"},
-        )
-        return [float(i["throughput"]) for i in reversed(response["Items"][:limit])]
+    def series_window(self, series: str, before_run_key: str, scenario: str, limit: int) -> list[dict[str, Any]]:
+        """The series' last `limit` runs of the same scenario before this one, oldest first (what change
+        detection reads)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("series").eq(series) & Key("runKey").lt(before_run_key),
+            "FilterExpression": Attr("scenario").eq(scenario), "ScanIndexForward": False,
+            "ProjectionExpression": ", ".join(f"#{i}" for i in range(len(_WINDOW_ATTRIBUTES))),
+            "ExpressionAttributeNames": {f"#{i}": name for i, name in enumerate(_WINDOW_ATTRIBUTES)}}
+        while len(items) < limit:
+            page = self._table.query(Limit=limit, **kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_from_item(i) for i in reversed(items[:limit])]
 
-    def query(self, *, series: str | None = None, environment: str | None = None,
-              filters: dict[str, str] | None = None, limit: int = 50,
-              next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first. One of: a series, an environment, or everything (byKind) with optional filters."""
+    def mark_change(self, series: str, run_key: str, change: dict[str, Any]) -> None:
+        """Record a confirmed change on its first run: change detection starts a new segment there."""
+        self._table.update_item(Key={"series": series, "runKey": run_key}, UpdateExpression="SET changePoint = :c",
+                                ConditionExpression=Attr("runKey").exists(),
+                                ExpressionAttributeValues={":c": _to_item(change)})
+
+    def put_regression(self, item: dict[str, Any]) -> None:
+        """One item per confirmed regression, keyed by its first bad run, in the REGRESSIONS partition."""
+        self._table.put_item(Item=_to_item({**item, "series": REGRESSIONS, "kind": "regression"}))
+
+    def regressions(self, since: str, limit: int = 50,
+                    next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Confirmed regressions whose first bad run started at or after `since` (ISO time), newest first."""
+        return self._page({"KeyConditionExpression": Key("series").eq(REGRESSIONS) & Key("runKey").gte(since)},
+                          limit, next_token)
+
+    def query(self, *, series: str | None = None, environment: str | None = None, model: str | None = None,
+              limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first. One of: a series, an environment, a model, or every run (byKind)."""
         if series:
             kwargs: dict[str, Any] = {"KeyConditionExpression": Key("series").eq(series)}
         elif environment:
             kwargs = {"IndexName": "byEnvironment", "KeyConditionExpression": Key("environment").eq(environment)}
+        elif model:
+            kwargs = {"IndexName": "byModel", "KeyConditionExpression": Key("model").eq(model)}
         else:
             kwargs = {"IndexName": "byKind", "KeyConditionExpression": Key("kind").eq("benchmark")}
-        condition = None
-        for attr, value in (filters or {}).items():
-            term = Attr(attr).eq(value)
-            condition = term if condition is None else condition & term
-        if condition is not None:
-            kwargs["FilterExpression"] = condition
+        return self._page(kwargs, limit, next_token)
+
+    def _page(self, kwargs: dict[str, Any], limit: int,
+              next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
         if next_token:
             kwargs["ExclusiveStartKey"] = _start_key(next_token, kwargs.get("IndexName"))
         response = self._table.query(ScanIndexForward=False, Limit=limit, **kwargs)

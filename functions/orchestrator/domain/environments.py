@@ -214,8 +214,22 @@ def token(name: str, caller: str) -> str:
 
 def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,
             limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One listing, each a Query that reads only what it returns: a series (model, instanceType and backend),
+    a model, an environment, or every run."""
     store = BenchmarkStore(settings().benchmarks_table)
+    if environment:
+        if model or instance_type or backend:
+            raise InvalidRequest("environment: lists an environment's runs alone; leave out model, instanceType "
+                                 "and backend")
+        return store.query(environment=environment, limit=limit, next_token=next_token)
     if model and instance_type and backend:
         return store.query(series=f"{model}#{instance_type}#{backend}", limit=limit, next_token=next_token)
-    filters = {k: v for k, v in (("model", model), ("instance_type", instance_type), ("backend", backend)) if v}
-    return store.query(environment=environment, filters=filters, limit=limit, next_token=next_token)
+    if instance_type or backend:
+        raise InvalidRequest("instanceType, backend: narrow a model's history to one series, so give model, "
+                             "instanceType and backend together (or model alone)")
+    return store.query(model=model, limit=limit, next_token=next_token)
+
+
+def regressions(since: datetime, limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Confirmed regressions whose first bad run started at or after `since`, newest first."""
+    return BenchmarkStore(settings().benchmarks_table).regressions(since.isoformat(), limit, next_token)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from neuronlab_core import instance_types
@@ -15,7 +16,7 @@ from neuronlab_core.instance_types import cost_per_million
 
 from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
-from orchestrator.domain import benchmarks, placement
+from orchestrator.domain import benchmarks, detection, placement
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
@@ -42,6 +43,9 @@ from orchestrator.models.workflow import (
     WorkflowState,
 )
 from orchestrator.settings import settings
+
+if TYPE_CHECKING:
+    from neuronlab_core.benchmark import BenchmarkResult
 
 NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
 PARENT_TEMPLATE = "environment.yml"
@@ -278,8 +282,12 @@ def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) 
         )
     store = BenchmarkStore(settings().benchmarks_table)
     run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
-    history = store.series_throughputs(parsed.series, run_key, parsed.scenario)
-    verdict, ratio = benchmarks.verdict(parsed.throughput, history)
+    window = store.series_window(parsed.series, run_key, parsed.scenario, benchmarks.WINDOW)
+    latency = parsed.latency_ms.model_dump()
+    analysis = detection.analyse([benchmarks.run_from_item(i) for i in window], detection.Run(
+        run_key, benchmarks.measures(parsed.throughput, latency),
+        benchmarks.fingerprint(parsed.versions, parsed.image_digest)))
+    center = analysis.centers.get("throughput")
     # a CPU run (LocalCloud's) is not priced as the accelerator of the instance type it is labelled with
     if parsed.cost_per_million_usd is None and parsed.backend != "cpu" \
             and parsed.instance_type in instance_types.supported():
@@ -290,20 +298,38 @@ def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) 
         **parsed.model_dump(mode="json"),
         "series": parsed.series,
         "runKey": run_key,
-        "verdict": verdict,
-        "ratioToHistory": ratio,
+        "verdict": analysis.verdict,
+        "ratioToHistory": round(parsed.throughput / center, 6) if center else None,
+        "suspects": [asdict(s) for s in analysis.suspects] or None,
     }
     store.put(item)
+    for change in analysis.confirmed:
+        _record_change(store, parsed, change, run_key)
     if parsed.environment:
         summary = LastBenchmark(run_id=parsed.run_id, model=parsed.model, backend=parsed.backend,
-                                throughput=parsed.throughput, verdict=verdict, run_key=run_key,
+                                throughput=parsed.throughput, verdict=analysis.verdict, run_key=run_key,
                                 p50_ms=parsed.latency_ms.p50)
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
             {"lastBenchmark": summary, "updatedAt": now_iso()},
             remove=("benchmarkTaskToken", "lastBenchmarkFailure", "benchmarkRun"),
         )
-    return Stored(series=parsed.series, run_key=run_key, verdict=verdict)
+    return Stored(series=parsed.series, run_key=run_key, verdict=analysis.verdict,
+                  confirmed=[c.first for c in analysis.confirmed])
+
+
+def _record_change(store: BenchmarkStore, run: BenchmarkResult, change: detection.Change, confirmed_by: str) -> None:
+    """A confirmed change: marked on its first run (a new segment starts there); a regression also joins the
+    regressions list and goes to EventBridge as BenchmarkRegression."""
+    record = benchmarks.change_record(change, confirmed_by)
+    store.mark_change(run.series, change.first, record)
+    if not change.regression:
+        return
+    # the run's identity nested, so that the item joins no index of runs (byModel, byEnvironment)
+    store.put_regression({**record, "runKey": f"{change.first}#{change.measure}", "run": {
+        "series": run.series, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
+        "scenario": run.scenario, "environment": run.environment}})
+    events.publish("BenchmarkRegression", {**record, "series": run.series, "scenario": run.scenario})
 
 
 def record_benchmark_failure(request: WorkflowState) -> BenchmarkFailure:

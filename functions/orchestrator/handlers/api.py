@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from neuronlab_core.benchmark import Backend, BenchmarkPage
+from neuronlab_core.benchmark import Backend, BenchmarkPage, RegressionPage
 from neuronlab_core.instance_types import UnsupportedInstanceType
 
 from orchestrator.domain import environments, lifecycle
@@ -221,6 +222,20 @@ def benchmark_history(
     items, token = environments.history(model=model, instance_type=instance_type, backend=backend,
                                         environment=environment, limit=limit, next_token=next_token)
     return BenchmarkPage(benchmarks=items, next_token=token)
+
+
+@app.get("/benchmarks/regressions", responses={200: {"description": "a page of confirmed regressions"}, **_errors()})
+def benchmark_regressions(
+    since: Annotated[str, Query(pattern=r"^[1-9][0-9]{0,3}[dh]$",
+                                description="how far back: days (30d) or hours (12h)")] = "30d",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=4096)] = None,
+) -> RegressionPage:
+    """Confirmed regressions (a lasting change for the worse in throughput, p50 or p99), newest first: each names
+    its first bad run, the run that confirmed it, and what changed in the run's fingerprint."""
+    unit = timedelta(days=1) if since.endswith("d") else timedelta(hours=1)
+    items, token = environments.regressions(datetime.now(UTC) - int(since[:-1]) * unit, limit, next_token)
+    return RegressionPage(regressions=items, next_token=token)
 
 
 @app.get("/openapi.json", include_in_schema=False)

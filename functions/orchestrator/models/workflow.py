@@ -93,6 +93,7 @@ class Stored(_Part):
     series: str
     run_key: str
     verdict: str
+    confirmed: list[str] = []  # first runs of the changes this run confirmed
 
 
 class BenchmarkFailure(_Part):

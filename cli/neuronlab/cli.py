@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import requests
@@ -21,6 +22,8 @@ from neuronlab.workflow import wait_for_execution
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 local_app = typer.Typer(help="LocalCloud: the whole app on this machine, no AWS account.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+history_app = typer.Typer(help="Benchmark history: list it, list its regressions, import a result.")
+app.add_typer(history_app, name="history")
 # no emoji codes: ARNs contain ":secret:"
 out = Console(soft_wrap=True, emoji=False)
 err = Console(stderr=True, emoji=False)
@@ -323,8 +326,9 @@ def _history_table(items: list[dict[str, Any]], wide: bool) -> Table:
     return table
 
 
-@app.command()
+@history_app.callback(invoke_without_command=True)
 def history(
+    context: typer.Context,
     model: Annotated[str | None, typer.Option()] = None,
     instance_type: Annotated[str | None, typer.Option()] = None,
     backend: Annotated[str | None, typer.Option()] = None,
@@ -338,6 +342,8 @@ def history(
 ) -> None:
     """Benchmark history, newest first: one series (--model, --instance-type and --backend), a model, an
     environment, or every run; --regressions lists the confirmed regressions instead."""
+    if context.invoked_subcommand:
+        return
     if regressions:
         found = _api(_target(use_local), "GET", "/benchmarks/regressions",
                      params={"since": since, "limit": str(limit)})["regressions"]
@@ -353,6 +359,26 @@ def history(
         _print_json(items)
         return
     out.print(_history_table(items, wide))
+
+
+@history_app.command("import")
+def history_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a result the harness wrote (--json)")],
+    use_local: LocalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a result made by hand, on another machine, or before this deployment; it is judged like a
+    workflow's run (an environment it names must be yours)."""
+    try:
+        result = json.loads(file.read_text())
+    except (ValueError, UnicodeError) as error:
+        _fail(f"{file}: not a JSON document ({error})", 2)
+    stored = _api(_target(use_local), "POST", "/benchmarks", body=result)
+    if as_json:
+        _print_json(stored)
+        return
+    out.print(f"imported {escape(stored['runKey'])} into {escape(stored['series'])}: {stored['verdict']}"
+              + (f"; confirms a change at {', '.join(stored['confirmed'])}" if stored["confirmed"] else ""))
 
 
 def _regressions_table(items: list[dict[str, Any]], since: str) -> Table | str:

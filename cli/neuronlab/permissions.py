@@ -44,6 +44,9 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
     bus = arn("events", "event-bus/default")
     execution = d.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{env}-1"
     record = [("dynamodb:GetItem", environments), ("dynamodb:UpdateItem", environments)]
+    # a run into the history: its series' window, the run, a confirmed change on its first run, the regressions
+    judge = [("dynamodb:Query", benchmarks), ("dynamodb:PutItem", benchmarks), ("dynamodb:UpdateItem", benchmarks),
+             ("events:PutEvents", bus)]
     teardown = [("cloudformation:DeleteStack", stack), ("cloudformation:DescribeStacks", stack),
                 ("cloudformation:DescribeStackEvents", stack), ("secretsmanager:DeleteSecret", secret)]
     scale = [("ecs:UpdateService", service), ("autoscaling:UpdateAutoScalingGroup", group),
@@ -70,7 +73,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
                                   ("autoscaling:DescribeScalingActivities", "*")],
         "MarkReadyFunction": record,
         "RunBenchmarkFunction": [*record, ("ecs:RunTask", arn("ecs", f"task-definition/neuronlab-{env}-benchmark:1"))],
-        "StoreMetricsFunction": [*record, ("dynamodb:PutItem", benchmarks), ("dynamodb:Query", benchmarks)],
+        "StoreMetricsFunction": [*record, *judge],
         "RecordBenchmarkFailureFunction": [*record, ("events:PutEvents", bus),
                                            ("ecs:StopTask", arn("ecs", f"task/neuronlab-{env}/0123456789abcdef"))],
         "MarkFailedFunction": [*record, ("ecs:UpdateService", service), ("autoscaling:UpdateAutoScalingGroup", group),
@@ -84,6 +87,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "ApiFunction": [
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),
+            ("dynamodb:Query", f"{benchmarks}/index/byModel"), *judge,  # POST /benchmarks judges an imported run
             ("dynamodb:PutItem", arn("dynamodb", f"table/{d.idempotency_table}")),
             ("states:StartExecution", d.state_machine_arn),
             ("states:DescribeExecution", execution), ("states:StopExecution", execution),

@@ -6,12 +6,27 @@ Part of neuronlab_core: what the Lambda asset and the image both need, nothing e
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 Backend = Literal["neuron", "cuda", "cpu"]
 Scenario = Literal["latency", "throughput", "all"]
+
+
+def _storable(value: float) -> float:
+    """DynamoDB keeps numbers of magnitude 1e-130 to 9.99e125: a smaller measurement is 0 here; LIMIT refuses
+    larger ones (and infinities, and NaN)."""
+    return 0.0 if abs(value) < 1e-100 else value
+
+
+LIMIT = 1e15
+# Every measured number: non-negative, finite, storable
+Measured = Annotated[float, Field(ge=0, le=LIMIT), AfterValidator(_storable)]
+# Counted things (inferences, threads, batch size): whole, bounded (DynamoDB keeps 38 digits)
+Count = Annotated[int, Field(ge=1, le=10**12)]
+# Strings that become keys (the series, the run key) or sit next to them
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class Latency(BaseModel):
@@ -19,11 +34,11 @@ class Latency(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    p50: float = Field(ge=0)
-    p90: float = Field(ge=0)
-    p95: float = Field(ge=0)
-    p99: float = Field(ge=0)
-    p999: float = Field(ge=0)
+    p50: Measured
+    p90: Measured
+    p95: Measured
+    p99: Measured
+    p999: Measured
 
 
 class Correctness(BaseModel):
@@ -31,9 +46,9 @@ class Correctness(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_abs_diff: float = Field(ge=0)
+    max_abs_diff: Measured
     classes_agree: bool
-    tolerance: float = Field(gt=0)
+    tolerance: Measured = Field(gt=0)
 
     @property
     def passed(self) -> bool:
@@ -45,12 +60,12 @@ class SweepPoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    models: PositiveInt
-    threads: PositiveInt
-    intra_op_threads: PositiveInt | None = None  # CPU only: torch threads per inference
-    inferences: PositiveInt
-    duration_s: PositiveFloat
-    throughput: float = Field(ge=0)
+    models: Count
+    threads: Count
+    intra_op_threads: Count | None = None  # CPU only: torch threads per inference
+    inferences: Count
+    duration_s: Measured = Field(gt=0)
+    throughput: Measured
     latency_ms: Latency
 
 
@@ -61,26 +76,26 @@ class BenchmarkResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: str = Field(min_length=1)
-    model: str = Field(min_length=1)
+    run_id: str = Field(min_length=1, max_length=128)
+    model: Name
     backend: Backend
     scenario: Scenario = "latency"
-    instance_type: str = Field(min_length=1)
-    batch_size: PositiveInt
-    sequence_length: PositiveInt
-    models: PositiveInt = 1
-    threads: PositiveInt = 1
-    warmup: NonNegativeInt
-    duration_s: PositiveFloat
-    inferences: PositiveInt
-    throughput: float = Field(ge=0, description="inferences per second")
+    instance_type: str = Field(min_length=1, max_length=64)
+    batch_size: Count
+    sequence_length: Count
+    models: Count = 1
+    threads: Count = 1
+    warmup: Annotated[int, Field(ge=0, le=10**12)]
+    duration_s: Measured = Field(gt=0)
+    inferences: Count
+    throughput: Measured = Field(description="inferences per second")
     latency_ms: Latency
-    sweep: list[SweepPoint] = Field(default_factory=list)
+    sweep: list[SweepPoint] = Field(default_factory=list, max_length=64)
     correctness: Correctness | None = None
-    cost_per_million_usd: float | None = Field(default=None, ge=0)
-    versions: dict[str, str] = Field(default_factory=dict)
-    image_digest: str | None = None
-    environment: str | None = None
+    cost_per_million_usd: Measured | None = None
+    versions: dict[Name, Name] = Field(default_factory=dict, max_length=64)
+    image_digest: str | None = Field(default=None, max_length=200)
+    environment: str | None = Field(default=None, min_length=1, max_length=64)
     started_at: datetime
     finished_at: datetime
 
@@ -111,3 +126,14 @@ class RegressionPage(BaseModel):
 
     regressions: list[dict[str, Any]]
     next_token: str | None = Field(default=None, alias="nextToken")
+
+
+class ImportedRun(BaseModel):
+    """POST /benchmarks: where the imported run went, its verdict, and the changes it confirmed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    series: str
+    run_key: str = Field(alias="runKey")
+    verdict: str
+    confirmed: list[str] = Field(default_factory=list, description="first runs of the changes it confirmed")

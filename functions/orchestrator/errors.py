@@ -60,3 +60,7 @@ class CapacityUnavailable(NeuronLabError):
 
 class InvalidWorkflowState(NeuronLabError):
     """A step got a state document of the wrong shape (a defect of the API or the state machine, not of input)."""
+
+
+class AlreadyRecorded(NeuronLabError):
+    """An imported run is already in the benchmark history (same series, start time and run id)."""

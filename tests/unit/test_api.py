@@ -366,3 +366,45 @@ def test_regressions_are_listed_since_a_time_and_the_window_is_validated(tables:
     assert len(call("GET", "/benchmarks/regressions", query={"since": "60d"})[1]["regressions"]) == 2
     status, body = call("GET", "/benchmarks/regressions", query={"since": "30 days"})
     assert status == 400 and body["details"][0].startswith("since:")
+
+
+def _harness_result(run_id: str, throughput: float, environment: str | None = None) -> dict[str, Any]:
+    at = "2026-11-20T10:00:00+00:00"
+    return {"run_id": run_id, "model": "random:bert-base", "backend": "neuron", "instance_type": "inf2.xlarge",
+            "batch_size": 1, "sequence_length": 128, "warmup": 8, "duration_s": 30.0, "inferences": 30000,
+            "throughput": throughput, "latency_ms": {"p50": 1.0, "p90": 1.1, "p95": 1.2, "p99": 1.3, "p999": 1.5},
+            "versions": {"neuronx-cc": "2.15"}, "environment": environment, "started_at": at, "finished_at": at}
+
+
+def test_an_imported_result_is_judged_like_a_workflow_run_and_recorded_once(state_machine: str) -> None:
+    status, body = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0))
+    assert status == 201, body
+    assert body["series"] == "random:bert-base#inf2.xlarge#neuron" and body["verdict"] == "baseline"
+    item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
+        Key={"series": body["series"], "runKey": body["runKey"]})["Item"]
+    assert item["importedBy"] == ALICE and float(item["cost_per_million_usd"]) > 0
+    status, again = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0))
+    assert status == 409 and "already in the history" in again["message"]
+    # the same path as a workflow run: it joins the series' listing
+    listed = call("GET", "/benchmarks", query={"model": "random:bert-base", "instanceType": "inf2.xlarge",
+                                                 "backend": "neuron"})[1]["benchmarks"]
+    assert [b["run_id"] for b in listed] == ["by-hand-1"]
+
+
+def test_an_import_is_refused_naming_the_rule(state_machine: str) -> None:
+    call("POST", "/environments", {"name": "alices"})
+    incomplete = {k: v for k, v in _harness_result("x", 1.0).items() if k != "latency_ms"}
+    status, body = call("POST", "/benchmarks", incomplete)
+    assert status == 400 and body["details"] == ["latency_ms: Field required"]
+    status, body = call("POST", "/benchmarks", _harness_result("x", 1.0, environment="alices"), caller=BOB)
+    assert status == 403 and "only its owner or an admin may import a run into it" in body["message"]
+    wrong = {**_harness_result("x", 1.0), "correctness": {"max_abs_diff": 0.9, "classes_agree": False,
+                                                          "tolerance": 0.05}}
+    status, body = call("POST", "/benchmarks", wrong)
+    assert status == 400 and "differ from the CPU reference" in body["message"]
+    status, body = call("POST", "/benchmarks", _harness_result("x", 1e200))  # DynamoDB keeps below 1e126
+    assert status == 400 and body["details"][0].startswith("throughput: Input should be less than or equal to")
+    padded = json.dumps(_harness_result("x", 1.0)) + " " * 300_000  # valid JSON, too large a document
+    status, body = call("POST", "/benchmarks", padded)
+    assert status == 400 and "an imported result is at most 262144" in body["message"]
+    assert boto3.resource("dynamodb").Table(settings().benchmarks_table).scan()["Count"] == 0

@@ -88,3 +88,25 @@ def test_history_regressions_names_the_first_bad_run_and_what_changed(monkeypatc
     found.clear()
     CliRunner().invoke(cli.app, ["history", "--regressions"])
     assert "no confirmed regressions in the last 30d" in cli.out.export_text()
+
+
+def test_history_import_sends_the_file_and_says_where_it_went(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    sent = {}
+
+    def api(target: object, method: str, path: str, body: dict) -> dict:
+        sent.update(method=method, path=path, body=body)
+        return {"series": "m#inf2.xlarge#neuron", "runKey": "2026-11-20T10:00:00+00:00#r1", "verdict": "suspect",
+                "confirmed": []}
+
+    monkeypatch.setattr(cli, "_target", lambda use_local: None)
+    monkeypatch.setattr(cli, "_api", api)
+    monkeypatch.setattr(cli, "out", Console(width=120, emoji=False, record=True))
+    result_file = tmp_path / "run.json"
+    result_file.write_text('{"run_id": "r1"}')
+    assert CliRunner().invoke(cli.app, ["history", "import", str(result_file)]).exit_code == 0
+    assert sent == {"method": "POST", "path": "/benchmarks", "body": {"run_id": "r1"}}
+    assert "imported 2026-11-20T10:00:00+00:00#r1 into m#inf2.xlarge#neuron: suspect" in cli.out.export_text()
+    result_file.write_text("not json")
+    failed = CliRunner().invoke(cli.app, ["history", "import", str(result_file)])
+    assert failed.exit_code == 2 and "not a JSON document" in failed.output

@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import table
-from orchestrator.errors import EnvironmentConflict, EnvironmentNotFound, InvalidRequest
+from orchestrator.errors import AlreadyRecorded, EnvironmentConflict, EnvironmentNotFound, InvalidRequest
 from orchestrator.models.record import ATTRIBUTES, BenchmarkRun, EnvironmentRecord, record_from_item, to_item
 from orchestrator.observability import logger
 
@@ -176,8 +176,15 @@ class BenchmarkStore:
     def __init__(self, table_name: str) -> None:
         self._table = table(table_name)
 
-    def put(self, item: dict[str, Any]) -> None:
-        self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}))
+    def put(self, item: dict[str, Any], only_new: bool = False) -> None:
+        """Store a run; with `only_new`, AlreadyRecorded when the history has it."""
+        try:
+            self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}),
+                                 **({"ConditionExpression": Attr("runKey").not_exists()} if only_new else {}))
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise AlreadyRecorded(f"run {item['runKey']} of {item['series']} is already in the history") from None
+            raise
 
     def series_window(self, series: str, before_run_key: str, scenario: str, limit: int) -> list[dict[str, Any]]:
         """The series' last `limit` runs of the same scenario before this one, oldest first (what change

@@ -5,18 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from neuronlab_core import instance_types
-from neuronlab_core.instance_types import cost_per_million
 
 from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
-from orchestrator.adapters.dynamodb import BenchmarkStore, EnvironmentStore
-from orchestrator.domain import benchmarks, detection, placement
+from orchestrator.adapters.dynamodb import EnvironmentStore
+from orchestrator.domain import history, placement
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
@@ -43,9 +41,6 @@ from orchestrator.models.workflow import (
     WorkflowState,
 )
 from orchestrator.settings import settings
-
-if TYPE_CHECKING:
-    from neuronlab_core.benchmark import BenchmarkResult
 
 NESTED_DIR = Path(__file__).resolve().parents[1] / "nested"
 PARENT_TEMPLATE = "environment.yml"
@@ -262,7 +257,8 @@ def run_benchmark(request: WorkflowState, task_token: str, execution: str = "") 
 
 
 def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) -> Stored:
-    """Validate the harness result, add cost and the regression verdict, store it.
+    """Validate the harness result and record it in the history (domain/history.py); the environment's record
+    keeps its summary.
 
     The benchmark task can be altered from the notebook (its /home is the user's), so what the run was -
     which environment, instance type, model and image - comes from the execution (`request`), never from
@@ -275,61 +271,17 @@ def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) 
             "environment": request.name, "instance_type": request.instance_type,
             "model": request.benchmark.model, "image_digest": request.resolved.digest,
             "cost_per_million_usd": None})  # priced below from the execution's instance type
-    if parsed.correctness is not None and not parsed.correctness.passed:
-        raise BenchmarkFailed(
-            f"outputs differ from the CPU reference: max |diff| {parsed.correctness.max_abs_diff:.3g} > "
-            f"{parsed.correctness.tolerance:.3g} or classes disagree"
-        )
-    store = BenchmarkStore(settings().benchmarks_table)
-    run_key = f"{parsed.started_at.isoformat()}#{parsed.run_id}"
-    window = store.series_window(parsed.series, run_key, parsed.scenario, benchmarks.WINDOW)
-    latency = parsed.latency_ms.model_dump()
-    analysis = detection.analyse([benchmarks.run_from_item(i) for i in window], detection.Run(
-        run_key, benchmarks.measures(parsed.throughput, latency),
-        benchmarks.fingerprint(parsed.versions, parsed.image_digest)))
-    center = analysis.centers.get("throughput")
-    # a CPU run (LocalCloud's) is not priced as the accelerator of the instance type it is labelled with
-    if parsed.cost_per_million_usd is None and parsed.backend != "cpu" \
-            and parsed.instance_type in instance_types.supported():
-        hourly = instance_types.lookup(parsed.instance_type).hourly_usd()
-        if hourly is not None:
-            parsed.cost_per_million_usd = cost_per_million(hourly, parsed.throughput)
-    item = {
-        **parsed.model_dump(mode="json"),
-        "series": parsed.series,
-        "runKey": run_key,
-        "verdict": analysis.verdict,
-        "ratioToHistory": round(parsed.throughput / center, 6) if center else None,
-        "suspects": [asdict(s) for s in analysis.suspects] or None,
-    }
-    store.put(item)
-    for change in analysis.confirmed:
-        _record_change(store, parsed, change, run_key)
+    stored = history.record(parsed)
     if parsed.environment:
         summary = LastBenchmark(run_id=parsed.run_id, model=parsed.model, backend=parsed.backend,
-                                throughput=parsed.throughput, verdict=analysis.verdict, run_key=run_key,
+                                throughput=parsed.throughput, verdict=stored.verdict, run_key=stored.run_key,
                                 p50_ms=parsed.latency_ms.p50)
         environment_store().transition(
             parsed.environment, {EnvironmentState.READY},
             {"lastBenchmark": summary, "updatedAt": now_iso()},
             remove=("benchmarkTaskToken", "lastBenchmarkFailure", "benchmarkRun"),
         )
-    return Stored(series=parsed.series, run_key=run_key, verdict=analysis.verdict,
-                  confirmed=[c.first for c in analysis.confirmed])
-
-
-def _record_change(store: BenchmarkStore, run: BenchmarkResult, change: detection.Change, confirmed_by: str) -> None:
-    """A confirmed change: marked on its first run (a new segment starts there); a regression also joins the
-    regressions list and goes to EventBridge as BenchmarkRegression."""
-    record = benchmarks.change_record(change, confirmed_by)
-    store.mark_change(run.series, change.first, record)
-    if not change.regression:
-        return
-    # the run's identity nested, so that the item joins no index of runs (byModel, byEnvironment)
-    store.put_regression({**record, "runKey": f"{change.first}#{change.measure}", "run": {
-        "series": run.series, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
-        "scenario": run.scenario, "environment": run.environment}})
-    events.publish("BenchmarkRegression", {**record, "series": run.series, "scenario": run.scenario})
+    return stored
 
 
 def record_benchmark_failure(request: WorkflowState) -> BenchmarkFailure:

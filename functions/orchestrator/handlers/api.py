@@ -22,12 +22,14 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from neuronlab_core.benchmark import Backend, BenchmarkPage, RegressionPage
+from neuronlab_core.benchmark import Backend, BenchmarkPage, BenchmarkResult, ImportedRun, RegressionPage
 from neuronlab_core.instance_types import UnsupportedInstanceType
 
-from orchestrator.domain import environments, lifecycle
+from orchestrator.domain import environments, history, lifecycle
 from orchestrator.domain.transitions import WHAT_NEXT
 from orchestrator.errors import (
+    AlreadyRecorded,
+    BenchmarkFailed,
     EnvironmentConflict,
     EnvironmentNotFound,
     InvalidRequest,
@@ -121,8 +123,9 @@ def _invalid_input(error: RequestValidationError) -> Response:
 
 
 # Each named failure's status; the message already names the field, the limit or the owner.
-_STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, LimitExceeded: 403,
-                                       NotOwner: 403, EnvironmentNotFound: 404, WorkflowNotStarted: 503}
+_STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, BenchmarkFailed: 400,
+                                       LimitExceeded: 403, NotOwner: 403, EnvironmentNotFound: 404,
+                                       AlreadyRecorded: 409, WorkflowNotStarted: 503}
 
 
 @app.exception_handler(list(_STATUS))
@@ -222,6 +225,19 @@ def benchmark_history(
     items, token = environments.history(model=model, instance_type=instance_type, backend=backend,
                                         environment=environment, limit=limit, next_token=next_token)
     return BenchmarkPage(benchmarks=items, next_token=token)
+
+
+@app.post("/benchmarks", responses={201: {"description": "recorded, with its verdict and the changes it confirms"},
+                                    **_errors(404, 409)})
+def import_benchmark(run: Annotated[BenchmarkResult, Body()]) -> Response[ImportedRun]:
+    """Import a result in the harness's schema (a run made by hand, on another machine, or before this deployment):
+    judged like a workflow's run; an environment it names must be yours."""
+    caller = _caller()
+    stored = history.import_run(run, len((app.current_event.body or "").encode()), caller,
+                                lambda name: environments.owned(name, caller, "import a run into"))
+    body = ImportedRun(series=stored.series, run_key=stored.run_key, verdict=stored.verdict,
+                       confirmed=stored.confirmed)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.get("/benchmarks/regressions", responses={200: {"description": "a page of confirmed regressions"}, **_errors()})

@@ -45,6 +45,11 @@ def load(table: object) -> None:
             batch.put_item(Item={"series": f"{model}#{instance_type}#neuron", "runKey": run_key, "kind": "benchmark",
                                  "model": model, "instance_type": instance_type, "backend": "neuron",
                                  "environment": ENVIRONMENTS[i % len(ENVIRONMENTS)], "throughput": 1000 + i % 97})
+            if i < len(MODELS) * len(TYPES):  # each model's comparison item per instance type
+                batch.put_item(Item={"series": f"#compare#{model}", "runKey": f"{instance_type}#neuron#latency",
+                                     "kind": "comparison", "runs": 20, "throughput": 1000, "compared": {
+                                         "model": model, "instance_type": instance_type, "backend": "neuron",
+                                         "scenario": "latency"}})
             if i % 500 == 0:  # a confirmed regression now and then
                 batch.put_item(Item={"series": "#regressions", "runKey": f"{run_key}#throughput", "kind": "regression",
                                      "firstRun": run_key, "measure": "throughput"})
@@ -94,6 +99,7 @@ def main() -> None:
             "model": measured(table, lambda: store.query(model="model-07", limit=PAGE)),
             "every run": measured(table, lambda: store.query(limit=PAGE)),
             "regressions, last 30 days": measured(table, lambda: store.regressions(last_month, limit=PAGE)),
+            "a model across instance types": measured(table, lambda: (store.comparison("model-07"), None)),
         }
         # before: one model on one instance type by a FilterExpression over the index of every run
         before = measured(table, lambda: ([], table.query(

@@ -334,6 +334,8 @@ def history(
     backend: Annotated[str | None, typer.Option()] = None,
     environment: Annotated[str | None, typer.Option()] = None,
     regressions: Annotated[bool, typer.Option("--regressions", help="Only confirmed regressions")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="With --model: instance-type, to compare where it runs "
+                                                          "best for the money")] = None,
     since: Annotated[str, typer.Option(help="With --regressions: how far back, days (30d) or hours (12h)")] = "30d",
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     wide: Annotated[bool, typer.Option("--wide", help="Add environment, cost per million and run id")] = False,
@@ -343,6 +345,15 @@ def history(
     """Benchmark history, newest first: one series (--model, --instance-type and --backend), a model, an
     environment, or every run; --regressions lists the confirmed regressions instead."""
     if context.invoked_subcommand:
+        return
+    if by is not None:
+        if by != "instance-type" or not model:
+            _fail("--by: only instance-type, with --model (for example: --model bert-base --by instance-type)", 2)
+        compared = _api(_target(use_local), "GET", "/benchmarks/compare", params={"model": model})
+        if as_json:
+            _print_json(compared)
+        else:
+            out.print(_comparison_table(compared))
         return
     if regressions:
         found = _api(_target(use_local), "GET", "/benchmarks/regressions",
@@ -379,6 +390,21 @@ def history_import(
         return
     out.print(f"imported {escape(stored['runKey'])} into {escape(stored['series'])}: {stored['verdict']}"
               + (f"; confirms a change at {', '.join(stored['confirmed'])}" if stored["confirmed"] else ""))
+
+
+def _comparison_table(compared: dict[str, Any]) -> Table | str:
+    """One row per instance type x backend x scenario, cheapest per million first (as the API sorts them)."""
+    rows = compared["configurations"]
+    if not rows:
+        return f"no runs of {escape(compared['model'])} yet"
+    table = Table("instance type", "backend", "scenario", "runs", "/s", "±", "p50 ms", "p99 ms", "$/1M",
+                  title=escape(compared["model"]))
+    for row in rows:
+        cost = row.get("cost_per_million_usd")
+        table.add_row(row["instance_type"], row["backend"], row["scenario"], str(row["runs"]),
+                      f"{row['throughput']:.1f}", f"{row['throughputSpread']:.0%}", f"{row['p50_ms']:.1f}",
+                      f"{row['p99_ms']:.1f}", f"{cost:.3f}" if cost is not None else "- (CPU)")
+    return table
 
 
 def _regressions_table(items: list[dict[str, Any]], since: str) -> Table | str:

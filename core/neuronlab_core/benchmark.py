@@ -137,3 +137,10 @@ class ImportedRun(BaseModel):
     run_key: str = Field(alias="runKey")
     verdict: str
     confirmed: list[str] = Field(default_factory=list, description="first runs of the changes it confirmed")
+
+
+class Comparison(BaseModel):
+    """GET /benchmarks/compare: a model's configurations (instance type x backend x scenario), cheapest first."""
+
+    model: str
+    configurations: list[dict[str, Any]]

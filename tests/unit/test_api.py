@@ -408,3 +408,26 @@ def test_an_import_is_refused_naming_the_rule(state_machine: str) -> None:
     status, body = call("POST", "/benchmarks", padded)
     assert status == 400 and "an imported result is at most 262144" in body["message"]
     assert boto3.resource("dynamodb").Table(settings().benchmarks_table).scan()["Count"] == 0
+
+
+def test_a_models_instance_types_are_compared_cheapest_first_from_their_current_level(state_machine: str) -> None:
+    runs = [("a", "inf2.xlarge", "neuron", 1000.0), ("b", "inf2.xlarge", "neuron", 1010.0),
+            ("c", "inf2.xlarge", "neuron", 990.0), ("d", "inf2.8xlarge", "neuron", 4000.0),
+            ("e", "inf2.xlarge", "cpu", 50.0)]
+    for minute, (run_id, instance_type, backend, throughput) in enumerate(runs):
+        result = {**_harness_result(run_id, throughput), "instance_type": instance_type, "backend": backend,
+                  "started_at": f"2026-11-20T10:0{minute}:00+00:00"}
+        assert call("POST", "/benchmarks", result)[0] == 201
+    status, body = call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})
+    assert status == 200
+    rows = [(c["instance_type"], c["backend"], c["runs"], c["throughput"], c["cost_per_million_usd"])
+            for c in body["configurations"]]
+    per_million = {t: hourly / (tp * 3600) * 1e6 for t, hourly, tp in
+                   (("inf2.xlarge", 0.7582, 1000.0), ("inf2.8xlarge", 1.9679, 4000.0))}
+    assert rows == [("inf2.8xlarge", "neuron", 1, 4000.0, pytest.approx(per_million["inf2.8xlarge"], rel=1e-4)),
+                    ("inf2.xlarge", "neuron", 3, 1000.0, pytest.approx(per_million["inf2.xlarge"], rel=1e-4)),
+                    ("inf2.xlarge", "cpu", 1, 50.0, None)]  # a CPU run is not priced: last
+    # the comparison items are no runs: they are in no listing of runs
+    assert {b["run_id"] for b in call("GET", "/benchmarks", query={"model": "random:bert-base"})[1]["benchmarks"]} \
+        == {"a", "b", "c", "d", "e"}
+    assert call("GET", "/benchmarks/compare", query={"model": "unknown"})[1]["configurations"] == []

@@ -110,3 +110,21 @@ def test_history_import_sends_the_file_and_says_where_it_went(monkeypatch: pytes
     result_file.write_text("not json")
     failed = CliRunner().invoke(cli.app, ["history", "import", str(result_file)])
     assert failed.exit_code == 2 and "not a JSON document" in failed.output
+
+
+def test_history_by_instance_type_shows_the_comparison_cheapest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared = {"model": "bert-base", "configurations": [
+        {"instance_type": "inf2.8xlarge", "backend": "neuron", "scenario": "latency", "runs": 4, "throughput": 4000.0,
+         "throughputSpread": 0.021, "p50_ms": 0.91, "p99_ms": 1.4, "cost_per_million_usd": 0.137},
+        {"instance_type": "inf2.xlarge", "backend": "cpu", "scenario": "latency", "runs": 1, "throughput": 50.0,
+         "throughputSpread": 0.0, "p50_ms": 20.0, "p99_ms": 25.0, "cost_per_million_usd": None}]}
+    monkeypatch.setattr(cli, "_target", lambda use_local: None)
+    monkeypatch.setattr(cli, "_api", lambda *args, **kwargs: compared)
+    monkeypatch.setattr(cli, "out", Console(width=100, emoji=False, record=True))
+    assert CliRunner().invoke(cli.app, ["history", "--model", "bert-base", "--by", "instance-type"]).exit_code == 0
+    lines = cli.out.export_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if "inf2.8xlarge" in line)
+    assert all(v in lines[first] for v in ("neuron", "4000.0", "2%", "0.9", "1.4", "0.137"))
+    assert "- (CPU)" in lines[first + 1]
+    refused = CliRunner().invoke(cli.app, ["history", "--by", "instance-type"])
+    assert refused.exit_code == 2 and "--by: only instance-type, with --model" in refused.output

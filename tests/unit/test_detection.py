@@ -88,3 +88,11 @@ def test_the_suspect_bound_widens_with_the_noise() -> None:
     assert detection.suspect(quiet, 930.0, measure) is not None
     assert detection.suspect(loud, 930.0, measure) is None
     assert detection.suspect(quiet[:4], 500.0, measure) is None  # too few runs for a bound
+
+
+@pytest.mark.parametrize("values", [[0.0] * 12, [0.0] * 8 + [5.0] * 4, [1e-90] * 6 + [0.0] * 6, [1e15] * 6 + [0.0] * 6])
+def test_degenerate_series_are_judged_without_error(values: list[float]) -> None:
+    """Measurements of 0 and the extremes a result may hold (what an import may send, schemathesis found)."""
+    found, verdicts = feed(throughputs(values))
+    assert len(verdicts) == len(values)
+    assert all(c.measure == "throughput" for _, c in found)

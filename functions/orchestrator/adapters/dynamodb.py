@@ -149,6 +149,8 @@ _PAGE_KEYS = {None: {"series", "runKey"}, "byEnvironment": {"series", "runKey", 
               "byKind": {"series", "runKey", "kind"}, "byModel": {"series", "runKey", "model"}}
 # The partition holding one item per confirmed regression (a collection in the base table: no index to add)
 REGRESSIONS = "#regressions"
+# The partitions holding each model's comparison across instance types ("#compare#" + model)
+COMPARISON = "#compare#"
 # What change detection reads of each run in a series window
 _WINDOW_ATTRIBUTES = ("runKey", "throughput", "latency_ms", "versions", "image_digest", "changePoint")
 
@@ -212,6 +214,24 @@ class BenchmarkStore:
     def put_regression(self, item: dict[str, Any]) -> None:
         """One item per confirmed regression, keyed by its first bad run, in the REGRESSIONS partition."""
         self._table.put_item(Item=_to_item({**item, "series": REGRESSIONS, "kind": "regression"}))
+
+    def put_comparison(self, model: str, configuration: str, item: dict[str, Any]) -> None:
+        """Replace the model's comparison item for one instance type x backend x scenario. Its identity under keys
+        of its own (`compared`), so that it joins no index of runs."""
+        compared = {k: item.pop(k) for k in ("model", "instance_type", "backend", "scenario")}
+        self._table.put_item(Item=_to_item({**item, "compared": compared, "series": f"{COMPARISON}{model}",
+                                            "runKey": configuration, "kind": "comparison"}))
+
+    def comparison(self, model: str) -> list[dict[str, Any]]:
+        """Every comparison item of `model` (one per instance type x backend x scenario: a few dozen at most)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("series").eq(f"{COMPARISON}{model}")}
+        while True:
+            page = self._table.query(**kwargs)
+            items += [{**i.pop("compared"), **i} for i in map(_from_item, page["Items"])]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def regressions(self, since: str, limit: int = 50,
                     next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:

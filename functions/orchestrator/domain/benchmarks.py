@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from statistics import median
 from typing import Any
 
-from orchestrator.domain.detection import Change, Run
+from orchestrator.domain.detection import MAD_TO_SIGMA, Change, Run
 
 # Runs of a series that change detection looks at (the current segment and the changes before it)
 WINDOW = 60
@@ -32,3 +33,14 @@ def change_record(change: Change, confirmed_by: str) -> dict[str, Any]:
     return {"measure": change.measure, "firstRun": change.first, "before": round(change.before, 6),
             "after": round(change.after, 6), "change": round(change.change, 6), "regression": change.regression,
             "confirmedBy": confirmed_by, "fingerprintChanges": change.fingerprint_changes}
+
+
+def level(segment: list[Run]) -> dict[str, Any]:
+    """Where a configuration stands now: the medians of its current segment, the throughput's spread (relative
+    MAD, as a standard deviation) and how many runs they rest on."""
+    throughputs = [r.values["throughput"] for r in segment]
+    center = median(throughputs)
+    spread = MAD_TO_SIGMA * median(abs(t - center) for t in throughputs) / center if center else 0.0
+    return {"runs": len(segment), "throughput": round(center, 6), "throughputSpread": round(spread, 6),
+            **{m: round(median(r.values[m] for r in segment), 6) for m in ("p50_ms", "p99_ms")},
+            "since": segment[0].key, "lastRun": segment[-1].key}

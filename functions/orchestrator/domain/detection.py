@@ -87,6 +87,7 @@ class Analysis:
     confirmed: list[Change]  # newly confirmed by this run
     segment_runs: int  # runs in the current segment before this one
     centers: dict[str, float]  # each measure's median over them
+    current: list[Run]  # the segment this run belongs to now, itself included (a change it confirms starts it)
 
 
 def _worse(change: float, measure: Measure) -> bool:
@@ -119,11 +120,12 @@ def change_points(values: Sequence[float]) -> list[int]:
     import ruptures
 
     n = len(values)
-    if n < 2 * MIN_AFTER:
+    if n < 2 * MIN_AFTER or min(values) == max(values):
         return []
     series = np.asarray(values, dtype=float)
     noise = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(series)))) / math.sqrt(2)
-    noise = max(noise, abs(float(np.median(series))) * NOISE_FLOOR)
+    # a floor relative to the level, and an absolute one for a series at 0 (a measurement can be 0)
+    noise = max(noise, abs(float(np.median(series))) * NOISE_FLOOR, float(np.ptp(series)) * 1e-6)
     ends = ruptures.Pelt(model="l1", min_size=MIN_AFTER, jump=1).fit((series / noise).reshape(-1, 1)).predict(
         pen=PENALTY * math.log(max(n, PENALTY_MIN_RUNS)))
     starts = [0, *ends[:-1]]
@@ -181,7 +183,8 @@ def analyse(history: Sequence[Run], run: Run) -> Analysis:
         verdict = "ok"
     centers = {m.name: median(r.values[m.name] for r in segment) for m in MEASURES
                if segment and all(m.name in r.values for r in segment)}
-    return Analysis(verdict, suspects, confirmed, len(segment), centers)
+    current = runs[max([segment_start, *[i for i, r in enumerate(runs) if r.key in {c.first for c in confirmed}]]):]
+    return Analysis(verdict, suspects, confirmed, len(segment), centers, current)
 
 
 def replay(runs: Sequence[Run]) -> list[tuple[int, Analysis]]:

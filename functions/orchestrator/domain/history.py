@@ -35,19 +35,26 @@ def record(run: BenchmarkResult, only_new: bool = False, **annotations: Any) -> 
     analysis = detection.analyse([benchmarks.run_from_item(i) for i in window], detection.Run(
         run_key, benchmarks.measures(run.throughput, run.latency_ms.model_dump()),
         benchmarks.fingerprint(run.versions, run.image_digest)))
-    # a CPU run (LocalCloud's) is not priced as the accelerator of the instance type it is labelled with
-    if run.cost_per_million_usd is None and run.backend != "cpu" and run.instance_type in instance_types.supported():
-        hourly = instance_types.lookup(run.instance_type).hourly_usd()
-        if hourly is not None:
-            run.cost_per_million_usd = cost_per_million(hourly, run.throughput)
+    if run.cost_per_million_usd is None:
+        run.cost_per_million_usd = _price(run, run.throughput)
     center = analysis.centers.get("throughput")
     store.put({**run.model_dump(mode="json"), **annotations, "series": run.series, "runKey": run_key,
                "verdict": analysis.verdict, "ratioToHistory": round(run.throughput / center, 6) if center else None,
                "suspects": [asdict(s) for s in analysis.suspects] or None}, only_new=only_new)
     for change in analysis.confirmed:
         _record_change(store, run, change, run_key)
+    _keep_comparison_current(store, run, benchmarks.level(analysis.current))
     return Stored(series=run.series, run_key=run_key, verdict=analysis.verdict,
                   confirmed=[c.first for c in analysis.confirmed])
+
+
+def _price(run: BenchmarkResult, throughput: float) -> float | None:
+    """USD per million inferences at `throughput` on the run's instance type; none for a CPU run (LocalCloud's is
+    not priced as the accelerator of the instance type it is labelled with) or a type outside the table."""
+    if run.backend == "cpu" or run.instance_type not in instance_types.supported():
+        return None
+    hourly = instance_types.lookup(run.instance_type).hourly_usd()
+    return None if hourly is None else cost_per_million(hourly, throughput)
 
 
 def _record_change(store: BenchmarkStore, run: BenchmarkResult, change: detection.Change, confirmed_by: str) -> None:
@@ -62,6 +69,21 @@ def _record_change(store: BenchmarkStore, run: BenchmarkResult, change: detectio
         "series": run.series, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
         "scenario": run.scenario, "environment": run.environment}})
     events.publish("BenchmarkRegression", {**change_item, "series": run.series, "scenario": run.scenario})
+
+
+def _keep_comparison_current(store: BenchmarkStore, run: BenchmarkResult, now: dict[str, Any]) -> None:
+    """The model's comparison across instance types: one item per instance type x backend x scenario, replaced by
+    every run with its configuration's current level and cost per million (none for a CPU run)."""
+    cost = _price(run, now["throughput"])
+    store.put_comparison(run.model, f"{run.instance_type}#{run.backend}#{run.scenario}", {
+        **now, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
+        "scenario": run.scenario, "cost_per_million_usd": round(cost, 6) if cost is not None else None})
+
+
+def comparison(model: str) -> list[dict[str, Any]]:
+    """A model on every instance type, backend and scenario it ran on, cheapest per million inferences first."""
+    items = [{"cost_per_million_usd": None, **i} for i in BenchmarkStore(settings().benchmarks_table).comparison(model)]
+    return sorted(items, key=lambda i: (i["cost_per_million_usd"] is None, i["cost_per_million_usd"] or 0))
 
 
 def import_run(run: BenchmarkResult, size: int, caller: str, may_use_environment: Any) -> Stored:

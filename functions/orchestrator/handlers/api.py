@@ -22,7 +22,14 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from neuronlab_core.benchmark import Backend, BenchmarkPage, BenchmarkResult, ImportedRun, RegressionPage
+from neuronlab_core.benchmark import (
+    Backend,
+    BenchmarkPage,
+    BenchmarkResult,
+    Comparison,
+    ImportedRun,
+    RegressionPage,
+)
 from neuronlab_core.instance_types import UnsupportedInstanceType
 
 from orchestrator.domain import environments, history, lifecycle
@@ -238,6 +245,13 @@ def import_benchmark(run: Annotated[BenchmarkResult, Body()]) -> Response[Import
     body = ImportedRun(series=stored.series, run_key=stored.run_key, verdict=stored.verdict,
                        confirmed=stored.confirmed)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.get("/benchmarks/compare", responses={200: {"description": "the model on each configuration"}, **_errors()})
+def compare_instance_types(model: Annotated[str, Query(min_length=1, max_length=200)]) -> Comparison:
+    """A model on every instance type, backend and scenario it ran on, cheapest per million inferences first: each
+    configuration's current level (the medians since its last confirmed change), spread and number of runs."""
+    return Comparison(model=model, configurations=history.comparison(model))
 
 
 @app.get("/benchmarks/regressions", responses={200: {"description": "a page of confirmed regressions"}, **_errors()})

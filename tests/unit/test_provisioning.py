@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.adapters import cloudformation, ecr
 from orchestrator.adapters.dynamodb import EnvironmentStore
-from orchestrator.domain import environments, provisioning
+from orchestrator.domain import environments, history, provisioning
 from orchestrator.errors import BenchmarkFailed, EnvironmentConflict, ImageNotFound, InvalidRequest
 from orchestrator.models.record import EnvironmentRecord, to_item
 from orchestrator.models.states import EnvironmentState
@@ -84,7 +84,11 @@ def test_a_cpu_run_is_not_priced_as_the_accelerator_it_is_labelled_with(tables: 
     assert item["instance_type"] == "inf2.xlarge" and "cost_per_million_usd" not in item
 
 
-def test_store_metrics_flags_a_suspect_run_then_confirms_a_lasting_regression(tables: dict[str, str]) -> None:
+def test_store_metrics_flags_a_suspect_run_then_confirms_a_lasting_regression(tables: dict[str, str],
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # what goes to EventBridge, recorded here (moto keeps no events a test could read back without a target)
+    published: list[tuple[str, dict]] = []
+    monkeypatch.setattr(history.events, "publish", lambda kind, detail: published.append((kind, detail)))
     _record("demo", "READY")
     for minutes_ago, throughput in ((90, 2000.0), (80, 2010.0), (70, 1990.0), (60, 2005.0), (50, 1995.0),
                                     (40, 2000.0)):
@@ -107,6 +111,8 @@ def test_store_metrics_flags_a_suspect_run_then_confirms_a_lasting_regression(ta
     assert first["regression"] is True and float(first["change"]) == pytest.approx(-0.25, abs=0.01)
     assert first["confirmedBy"] == third["runKey"]
     assert to_json(provisioning.store_metrics(_result(1505.0, 5)))["confirmed"] == []
+    assert [(kind, detail["firstRun"], detail["measure"]) for kind, detail in published] == [
+        ("BenchmarkRegression", stored["runKey"], "throughput")]
     listed, _ = environments.regressions(datetime.now(UTC) - timedelta(days=30), 50, None)
     assert [(r["firstRun"], r["measure"], r["run"]["series"]) for r in listed] == [
         (stored["runKey"], "throughput", stored["series"])]

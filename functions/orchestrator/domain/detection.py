@@ -183,8 +183,7 @@ def analyse(history: Sequence[Run], run: Run) -> Analysis:
         verdict = "ok"
     centers = {m.name: median(r.values[m.name] for r in segment) for m in MEASURES
                if segment and all(m.name in r.values for r in segment)}
-    current = runs[max([segment_start, *[i for i, r in enumerate(runs) if r.key in {c.first for c in confirmed}]]):]
-    return Analysis(verdict, suspects, confirmed, len(segment), centers, current)
+    return Analysis(verdict, suspects, confirmed, len(segment), centers, runs[segment_start:])
 
 
 def replay(runs: Sequence[Run]) -> list[tuple[int, Analysis]]:

@@ -83,7 +83,8 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
                                          ("states:SendTaskFailure", d.state_machine_arn)],
         "IdleSweepFunction": [*record, ("dynamodb:Scan", environments), *scale, *teardown,
                               ("states:DescribeExecution", execution), ("autoscaling:DeleteAutoScalingGroup", group),
-                              ("dynamodb:GetItem", arn("dynamodb", f"table/{d.activity_table}"))],
+                              ("dynamodb:GetItem", arn("dynamodb", f"table/{d.activity_table}")),
+                              ("ecs:StopTask", arn("ecs", f"task/neuronlab-{env}/0123456789abcdef"))],
         "ApiFunction": [
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),

@@ -14,7 +14,7 @@ from localcloud.cloud import LocalCloud
 from neuronlab import cli
 from neuronlab.client import Target
 from tests.workflow.conftest import http, start, wait
-from tests.workflow.test_faults import entered
+from tests.workflow.test_faults import entered, reconcile
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +97,28 @@ def test_bench_is_refused_on_an_environment_that_is_not_ready(cloud: LocalCloud)
     assert http(cloud).post(f"{cloud.api.url}/environments/bench-stopped/stop", timeout=60).status_code == 200
     response = http(cloud).post(f"{cloud.api.url}/environments/bench-stopped/benchmarks", json={}, timeout=30)
     assert response.status_code == 409 and "STOPPED" in response.json()["message"]
+
+
+def test_a_benchmark_whose_workflow_was_aborted_is_released_by_the_reconciler(cloud: LocalCloud) -> None:
+    """An aborted execution runs no Catch: without the reconciler its claim would count as activity (keeping an
+    idle environment running) until the benchmark deadline, and its task would run on."""
+    _ready(cloud, "bench-aborted")
+    api = http(cloud)
+    run = api.post(f"{cloud.api.url}/environments/bench-aborted/benchmarks", json={"seconds": 120},
+                   timeout=30).json()["benchmarkRun"]
+    entered(run["executionArn"], "RunBenchmark")
+    table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
+    task = table.get_item(Key={"name": "bench-aborted"})["Item"]["benchmarkTaskArn"]
+    boto3.client("stepfunctions").stop_execution(executionArn=run["executionArn"], cause="aborted by hand")
+
+    corrections = [c for c in reconcile(cloud) if c["environment"] == "bench-aborted"]
+
+    assert [(c["action"], c["evidence"]["task"]) for c in corrections] == [("benchmark released", task)]
+    record = table.get_item(Key={"name": "bench-aborted"})["Item"]
+    assert record["state"] == "READY" and "benchmarkRun" not in record and "benchmarkTaskToken" not in record
+    stopped = boto3.client("ecs").describe_tasks(cluster="neuronlab-bench-aborted", tasks=[task])["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED" and stopped["stoppedReason"] == "its workflow ended"
+    assert all(c["environment"] != "bench-aborted" for c in reconcile(cloud))  # settled once
+    # and a new benchmark may start
+    assert api.post(f"{cloud.api.url}/environments/bench-aborted/benchmarks", json={"seconds": 1},
+                    timeout=30).status_code == 202

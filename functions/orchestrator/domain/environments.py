@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -12,7 +12,14 @@ from neuronlab_core import instance_types
 
 from orchestrator.adapters import secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore
-from orchestrator.domain.provisioning import benchmark_run, environment_store, names_for, now_iso, workflow_timeouts
+from orchestrator.domain.provisioning import (
+    benchmark_run,
+    environment_store,
+    execution_running,
+    names_for,
+    now_iso,
+    workflow_timeouts,
+)
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import EnvironmentConflict, InvalidRequest, LimitExceeded, NotOwner, WorkflowNotStarted
 from orchestrator.models.environment import BenchmarkRequest, StartRequest
@@ -143,19 +150,6 @@ def start(request: StartRequest, caller: str, source_ip: str | None,
                             {"executionArn": execution_arn, "updatedAt": now_iso()})
 
 
-# The API that claims a benchmark starts its workflow right after: a claim this young whose execution does not
-# exist yet still holds the slot; an older one is what a failed StartExecution left behind.
-CLAIM_GRACE = timedelta(minutes=1)
-
-
-def _running(execution_arn: str | None, claimed_at: str | None = None) -> bool:
-    if not execution_arn:
-        return False
-    status = stepfunctions.status(execution_arn)
-    fresh = claimed_at is not None and datetime.now(UTC) - datetime.fromisoformat(claimed_at) < CLAIM_GRACE
-    return status == "RUNNING" or (status == "MISSING" and fresh)
-
-
 def benchmark(name: str, caller: str, request: BenchmarkRequest) -> EnvironmentRecord:
     """Run the benchmark on a READY environment, through the provisioning workflow's benchmark branch (the same
     task token, heartbeat, early failure and StoreMetrics). One at a time: a second is a 409 naming the first.
@@ -172,7 +166,7 @@ def benchmark(name: str, caller: str, request: BenchmarkRequest) -> EnvironmentR
     held = claim.execution_arn if claim else None
     # an on-demand run (or its claim), or the start's own benchmark
     for execution, claimed_at in ((held, claim.started_at if claim else None), (record.execution_arn, None)):
-        if _running(execution, claimed_at):
+        if execution_running(execution, claimed_at):
             raise EnvironmentConflict(f"environment {name!r} has a benchmark running ({execution}); wait for it "
                                       f"(neuronlab status {name})")
     model = request.model or (record.last_benchmark.model if record.last_benchmark else "random:bert-base")

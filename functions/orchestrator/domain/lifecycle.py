@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from orchestrator.adapters import capacity, cloudformation, events, secrets, stepfunctions
+from orchestrator.adapters import capacity, cloudformation, ecs, events, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import SYSTEM, activity_report
 from orchestrator.domain import provisioning
 from orchestrator.domain.idle import Decision, IdlePolicy, Signals, decide, signals_from_report
@@ -199,6 +199,7 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
     - a start whose execution ended (aborted, timed out, failed) without settling its record: FAILED, compute
       released (what MarkFailed would have done);
     - a stop that died between its writes (STOPPING past STOP_DEADLINE): finished;
+    - a benchmark whose workflow ended without clearing it (aborted): released, its task stopped;
     - an Auto Scaling group with capacity whose environment is not READY or PROVISIONING: scaled to zero,
       and said so on the record.
     """
@@ -219,6 +220,17 @@ def reconcile(now: datetime | None = None) -> list[dict[str, Any]]:
                     error="StartEnded", cause=f"the start's workflow ended {status} without settling it"))
                 corrected(name, "failed", {"execution": record.execution_arn, "status": status,
                                            "capacity": settled.capacity})
+        elif state == EnvironmentState.READY and record.benchmark_run and not provisioning.execution_running(
+                record.benchmark_run.execution_arn, record.benchmark_run.started_at):
+            # its workflow ended without clearing it (aborted, or a StartExecution that failed): the sweep would
+            # count it as activity until its deadline, and its task may still hold the Neuron devices
+            run = record.benchmark_run
+            if record.benchmark_task_arn and record.benchmark_task_token:
+                ecs.stop_task(names_for(name).cluster, record.benchmark_task_arn, "its workflow ended")
+            store.transition(name, {EnvironmentState.READY}, {"updatedAt": now.isoformat()},
+                             remove=("benchmarkRun", "benchmarkTaskToken"))
+            corrected(name, "benchmark released", {"execution": run.execution_arn, "since": run.started_at,
+                                                   "task": record.benchmark_task_arn})
         elif state == EnvironmentState.STOPPING and now - changed > STOP_DEADLINE:
             stop(name, record.stop_reason or "a stop that had not finished")
             corrected(name, "stopped", {"stopping since": record.updated_at})

@@ -230,6 +230,20 @@ def benchmark_run(execution_arn: str | None, model: str, seconds: int, timeout_s
                         deadline=(started + timedelta(seconds=timeout_seconds)).isoformat())
 
 
+# The API that claims a benchmark starts its workflow right after: a claim this young whose execution does not
+# exist yet still holds the slot; an older one is what a failed StartExecution left behind.
+CLAIM_GRACE = timedelta(minutes=1)
+
+
+def execution_running(execution_arn: str | None, claimed_at: str | None = None) -> bool:
+    """Whether the execution behind a benchmark (or its claim, made at `claimed_at`) still runs."""
+    if not execution_arn:
+        return False
+    status = stepfunctions.status(execution_arn)
+    fresh = claimed_at is not None and datetime.now(UTC) - datetime.fromisoformat(claimed_at) < CLAIM_GRACE
+    return status == "RUNNING" or (status == "MISSING" and fresh)
+
+
 def run_benchmark(request: WorkflowState, task_token: str, execution: str = "") -> StartedTask:
     """Start the benchmark task; it reports with SendTaskSuccess/Failure using the token.
 

@@ -4,6 +4,7 @@ LocalCloud (the provisioning workflow's benchmark branch, the real harness on CP
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -108,7 +109,11 @@ def test_a_benchmark_whose_workflow_was_aborted_is_released_by_the_reconciler(cl
                    timeout=30).json()["benchmarkRun"]
     entered(run["executionArn"], "RunBenchmark")
     table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
-    task = table.get_item(Key={"name": "bench-aborted"})["Item"]["benchmarkTaskArn"]
+    deadline = time.monotonic() + 60  # the state is entered before its function has started the task
+    while "benchmarkTaskArn" not in (item := table.get_item(Key={"name": "bench-aborted"})["Item"]):
+        assert time.monotonic() < deadline, "the benchmark task never started"
+        time.sleep(0.2)
+    task = item["benchmarkTaskArn"]
     boto3.client("stepfunctions").stop_execution(executionArn=run["executionArn"], cause="aborted by hand")
 
     corrections = [c for c in reconcile(cloud) if c["environment"] == "bench-aborted"]

@@ -218,9 +218,11 @@ class BenchmarkStore:
     def put_comparison(self, model: str, configuration: str, item: dict[str, Any]) -> None:
         """Replace the model's comparison item for one instance type x backend x scenario. Its identity under keys
         of its own (`compared`), so that it joins no index of runs."""
-        compared = {k: item.pop(k) for k in ("model", "instance_type", "backend", "scenario")}
-        self._table.put_item(Item=_to_item({**item, "compared": compared, "series": f"{COMPARISON}{model}",
-                                            "runKey": configuration, "kind": "comparison"}))
+        identity = ("model", "instance_type", "backend", "scenario")
+        level = {k: v for k, v in item.items() if k not in identity}
+        self._table.put_item(Item=_to_item({**level, "compared": {k: item[k] for k in identity},
+                                            "series": f"{COMPARISON}{model}", "runKey": configuration,
+                                            "kind": "comparison"}))
 
     def comparison(self, model: str) -> list[dict[str, Any]]:
         """Every comparison item of `model` (one per instance type x backend x scenario: a few dozen at most)."""

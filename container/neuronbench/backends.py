@@ -54,8 +54,8 @@ def intra_op_threads(threads: int) -> int:
     return max(1, cores() // threads)
 
 
-def prepare(backend: str, model: LoadedModel, copies: int,
-            cache_dir: Path | None) -> tuple[list[Runner], Callable[[], None] | None]:
+def prepare(backend: str, model: LoadedModel, copies: int, cache_dir: Path | None,
+            compiler_args: list[str] | None = None) -> tuple[list[Runner], Callable[[], None] | None]:
     """`copies` callables that each run one inference, and a synchronize function (None: not needed).
 
     Neuron loads each copy separately so the runtime places them on different NeuronCores; on
@@ -65,11 +65,13 @@ def prepare(backend: str, model: LoadedModel, copies: int,
     if backend == "neuron":
         import torch_neuronx  # type: ignore[import-not-found]
 
-        key = hashlib.sha256(f"{model.name}{[tuple(t.shape) for t in example]}".encode()).hexdigest()[:16]
+        shapes = [tuple(t.shape) for t in example]
+        key = hashlib.sha256(f"{model.name}{shapes}{compiler_args or []}".encode()).hexdigest()[:16]
         artifact = (cache_dir or Path.home() / ".cache" / "neuronbench") / f"{key}.pt"
         if not artifact.exists():  # compiled once per model and input shape, kept on EFS /home
             artifact.parent.mkdir(parents=True, exist_ok=True)
-            torch.jit.save(torch_neuronx.trace(model.module, example), str(artifact))
+            torch.jit.save(torch_neuronx.trace(model.module, example, compiler_args=compiler_args or None),
+                           str(artifact))
         return [torch.jit.load(str(artifact)) for _ in range(copies)], None
     if backend == "cuda":
         module = model.module.to("cuda")

@@ -28,6 +28,12 @@ class LoadedModel:
     # (paraphrase, not_paraphrase) inputs; each a tuple of tensors of shape [batch, sequence]
     examples: tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]
 
+    @property
+    def dtype(self) -> str:
+        """The weights' type ("float32"); a model without weights computes in float32."""
+        weights = next(self.module.parameters(), None)
+        return str(weights.dtype).removeprefix("torch.") if weights is not None else "float32"
+
 
 class NoopModel(torch.nn.Module):
     """Returns its input's first row as 'logits': measures the harness's own cost per sample."""

@@ -85,6 +85,27 @@ def test_the_image_closure_is_the_container_code_and_the_core_package() -> None:
             "core/neuronlab_core/benchmark.py", "core/neuronlab_core/instance_types.py"} <= names
 
 
+# What the Neuron PyTorch DLC brings (its Dockerfile.neuronx installs them), and pip names of import names
+BASE_PROVIDES = {"torch", "torch_neuronx", "numpy"}
+PIP_NAMES = {"hdrh": "hdrhistogram", "neuronlab_core": None, "neuronbench": None, "neuronlab_activity": None}
+
+
+def test_every_library_the_image_code_imports_is_installed_by_the_dockerfile_or_the_base() -> None:
+    """core installs with --no-deps: a library core or the harness starts to use must be added to the
+    Dockerfile's pip line (hdrhistogram was, with the latency histograms)."""
+    imported = set()
+    for path in image_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported - sys.stdlib_module_names - BASE_PROVIDES if PIP_NAMES.get(m, m)}
+    installed = set(re.findall(r"([A-Za-z0-9_-]+)==", DOCKERFILE.read_text()))
+    missing = {PIP_NAMES.get(m, m) for m in third_party} - installed
+    assert not missing, f"imported by the image's code, installed by neither the Dockerfile nor the base: {missing}"
+
+
 def test_the_image_installs_the_core_package_and_copies_no_lambda_code() -> None:
     text = DOCKERFILE.read_text()
     assert "COPY core/" in text and "pip install --no-cache-dir --no-deps /tmp/neuronlab-core" in text

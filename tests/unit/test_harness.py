@@ -123,8 +123,8 @@ def test_logits_check_detects_a_wrong_model() -> None:
     assert runner.logits_check(ref, flipped, examples, 0.05)["classes_agree"] is False
 
 
-def test_a_run_whose_outputs_are_wrong_fails_and_reports_the_failure(monkeypatch: pytest.MonkeyPatch,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_whose_outputs_are_wrong_is_measured_reported_and_exits_2(monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     real_prepare = backends.prepare
 
     def broken(*args: object, **kwargs: object) -> tuple[list, object]:
@@ -132,12 +132,35 @@ def test_a_run_whose_outputs_are_wrong_fails_and_reports_the_failure(monkeypatch
         return [lambda *x: (copies[0](*x)[0] + 5.0,) for _ in copies], sync
 
     monkeypatch.setattr(backends, "prepare", broken)
-    reported: list[BaseException] = []
-    monkeypatch.setattr(cli.Reporter, "failure", lambda self, error: reported.append(error))
+    reported: list[BenchmarkResult] = []
+    monkeypatch.setattr(cli.Reporter, "success", lambda self, result: reported.append(result))
     code = cli.main(["run", "--model", "noop", "--duration", "0.05", "--json"])
+    # a wrong result is still a run: the history records it as a regression (StoreMetrics then fails the step)
     assert code == 2
-    assert isinstance(reported[0], cli.CorrectnessFailed) and "max |diff| 5" in str(reported[0])
-    assert capsys.readouterr().out == ""  # no result printed for a failed run
+    assert reported[0].correctness is not None and not reported[0].correctness.passed
+    assert reported[0].correctness.max_abs_diff == pytest.approx(5.0)
+    assert BenchmarkResult.model_validate_json(capsys.readouterr().out) == reported[0]
+
+
+def test_each_configuration_keeps_every_latency_and_its_throughput_over_time() -> None:
+    from neuronlab_core import latency
+
+    # Given a model that takes 1 ms for the first half second and 4 ms after (it slowed down)
+    clock = FakeClock()
+    model = SteppingModel(clock, [1_000_000] * 500 + [4_000_000] * 125)
+    measured = runner.measure([model], INPUTS, duration_s=1.0, min_samples=1, warmup=0, clock=clock)
+    windows = measured.throughput_windows(batch_size=2)
+    # Then 20 windows of 50 ms: 50 inferences (x2 per batch) each in the first half, 12.5 in the second
+    assert len(windows) == runner.WINDOWS
+    assert windows[:9] == [pytest.approx(2000.0, rel=0.05)] * 9
+    assert windows[-9:] == [pytest.approx(500.0, rel=0.1)] * 9
+    assert sum(windows) / len(windows) == pytest.approx(measured.throughput(2), rel=0.02)
+    # And the histogram holds every latency, exact to 3 significant digits
+    (fast, fast_count), (slow, slow_count) = latency.recorded(latency.encode(measured.latencies_ns))
+    assert (fast, fast_count, slow_count) == (1000, 500, 125) and slow == pytest.approx(4000, rel=1e-3)
+    # A short run has fewer windows, each with at least 5 inferences
+    short = runner.measure([model], INPUTS, duration_s=0.0, min_samples=12, warmup=0, clock=clock)
+    assert len(short.throughput_windows(1)) == 2
 
 
 def test_noop_run_all_scenarios_produces_the_shared_schema(tmp_path: Path) -> None:
@@ -152,6 +175,10 @@ def test_noop_run_all_scenarios_produces_the_shared_schema(tmp_path: Path) -> No
                for p in result.sweep)
     assert result.best is not None and result.best.throughput == max(p.throughput for p in result.sweep)
     assert result.warmup == 8 * (1 + 1 + 1 + 2 + 2)  # 8 per copy per configuration
+    assert [p.warmup for p in result.sweep] == [8, 8, 16, 16]
+    # every configuration keeps its latencies and its throughput over time; the run its fingerprint
+    assert result.histogram and all(p.histogram and p.throughput_windows for p in result.sweep)
+    assert (result.dtype, result.parallelism, result.compiler_args) == ("float32", 1, [])
     # measured on this machine's CPU: not priced as the inf2.xlarge's NeuronCores
     assert result.backend == "cpu" and result.cost_per_million_usd is None
 
@@ -257,3 +284,23 @@ def test_heartbeats_run_for_the_whole_task_not_only_while_timing(monkeypatch: py
     during_load = sfn.calls[sfn.calls.index("load started"):sfn.calls.index("load done")]
     assert during_load.count("heartbeat") >= 3
     assert sfn.calls[-1] == "success"
+
+
+def test_a_result_too_large_for_step_functions_drops_its_slowest_histograms_first() -> None:
+    import numpy as np
+    from neuronlab_core import latency
+
+    noise = np.random.default_rng(3)
+    wide = [latency.encode(noise.lognormal(14.5, 1.5, 200_000).astype(np.int64)) for _ in range(4)]
+    point = {"inferences": 10, "duration_s": 1.0, "latency_ms": {"p50": 1, "p90": 1, "p95": 1, "p99": 1, "p999": 1}}
+    sweep = [{**point, "models": m, "threads": m, "throughput": float(m), "histogram": wide[m % 4]}
+             for m in range(1, 49)]
+    result = BenchmarkResult.model_validate({
+        **point, "run_id": "big", "model": "m", "backend": "neuron", "instance_type": "inf2.48xlarge",
+        "batch_size": 1, "sequence_length": 128, "warmup": 0, "throughput": 48.0, "histogram": wide[0],
+        "sweep": sweep, "started_at": "2026-11-27T00:00:00Z", "finished_at": "2026-11-27T00:00:00Z"})
+    assert len(result.model_dump_json()) > 262144  # what SendTaskSuccess would refuse
+    cli.within_budget(result)
+    assert len(result.model_dump_json()) <= cli.RESULT_BUDGET
+    kept = [p.models for p in result.sweep if p.histogram]
+    assert result.histogram and kept and min(kept) > max(p.models for p in result.sweep if not p.histogram)

@@ -58,7 +58,32 @@ def test_result_round_trips_through_json() -> None:
     result = BenchmarkResult.model_validate(_result())
     again = BenchmarkResult.model_validate_json(result.model_dump_json())
     assert again == result
-    assert again.series == "m#inf2.xlarge#cpu"
+    assert again.series == "m#inf2.xlarge#cpu#b1#s128#float32#p1#latency"
+
+
+def test_the_series_covers_the_workload_and_versions_stay_annotations() -> None:
+    base = BenchmarkResult.model_validate(_result())
+    workloads = [{"batch_size": 4}, {"sequence_length": 512}, {"dtype": "bfloat16"}, {"parallelism": 2},
+                 {"scenario": "throughput"}]
+    assert len({base.model_copy(update=w).series for w in workloads} | {base.series}) == len(workloads) + 1
+    annotations = {"versions": {"neuronx-cc": "2.21"}, "image_digest": "sha256:1", "ami_id": "ami-1",
+                   "availability_zone": "us-east-1a", "compiler_args": ["--auto-cast", "none"]}
+    assert base.model_copy(update=annotations).series == base.series
+
+
+def test_a_histogram_must_decode_to_the_harness_s_kind() -> None:
+    from hdrh.histogram import HdrHistogram
+    from neuronlab_core import latency
+
+    assert BenchmarkResult.model_validate(_result(histogram=latency.encode([1_000_000] * 10))).histogram
+    other = HdrHistogram(1, 1000, 2)
+    other.record_value(5)
+    for histogram, rule in [("not base64 at all", "not an encoded HDR histogram"),
+                            (other.encode().decode(), "an HDR histogram of 1-3600000000 us"),
+                            ("A" * (latency.MAX_ENCODED_CHARS + 1), "at most 65536 characters")]:
+        with pytest.raises(ValidationError, match=rule) as error:
+            BenchmarkResult.model_validate(_result(histogram=histogram))
+        assert error.value.errors()[0]["loc"] == ("histogram",)
 
 
 def test_result_rejects_unknown_backend_and_negative_latency() -> None:

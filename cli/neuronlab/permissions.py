@@ -73,7 +73,10 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
                                   ("autoscaling:DescribeScalingActivities", "*")],
         "MarkReadyFunction": record,
         "RunBenchmarkFunction": [*record, ("ecs:RunTask", arn("ecs", f"task-definition/neuronlab-{env}-benchmark:1"))],
-        "StoreMetricsFunction": [*record, *judge],
+        "StoreMetricsFunction": [*record, *judge,  # and where the task ran, from ECS
+                                 ("ecs:DescribeTasks", arn("ecs", f"task/neuronlab-{env}/0123456789abcdef")),
+                                 ("ecs:DescribeContainerInstances",
+                                  arn("ecs", f"container-instance/neuronlab-{env}/0123456789abcdef"))],
         "RecordBenchmarkFailureFunction": [*record, ("events:PutEvents", bus),
                                            ("ecs:StopTask", arn("ecs", f"task/neuronlab-{env}/0123456789abcdef"))],
         "MarkFailedFunction": [*record, ("ecs:UpdateService", service), ("autoscaling:UpdateAutoScalingGroup", group),
@@ -89,6 +92,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
             *record, ("dynamodb:PutItem", environments), ("dynamodb:Scan", environments),
             ("dynamodb:Query", f"{benchmarks}/index/byEnvironment"), ("dynamodb:Query", f"{benchmarks}/index/byKind"),
             ("dynamodb:Query", f"{benchmarks}/index/byModel"), *judge,  # POST /benchmarks judges an imported run
+            ("dynamodb:GetItem", benchmarks),  # a run by its id
             ("dynamodb:PutItem", arn("dynamodb", f"table/{d.idempotency_table}")),
             ("states:StartExecution", d.state_machine_arn),
             ("states:DescribeExecution", execution), ("states:StopExecution", execution),

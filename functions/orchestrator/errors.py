@@ -64,3 +64,7 @@ class InvalidWorkflowState(NeuronLabError):
 
 class AlreadyRecorded(NeuronLabError):
     """An imported run is already in the benchmark history (same series, start time and run id)."""
+
+
+class RunNotFound(NeuronLabError):
+    """No run in the benchmark history with that run id."""

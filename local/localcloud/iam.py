@@ -96,6 +96,12 @@ def _task_definition(p: Params, r: str, a: str) -> str:
     return _arn("ecs", r, a, f"task-definition/{definition}" + ("" if ":" in definition else ":1"))
 
 
+def _in_cluster(kind: str, name: str, p: Params, r: str, a: str) -> str:
+    """A task's or container instance's ARN: as given, or built from the cluster and the id."""
+    cluster = str(p.get("cluster", "")).split("/")[-1]
+    return name if name.startswith("arn:") else _arn("ecs", r, a, f"{kind}/{cluster}/{name}")
+
+
 def _execution(p: Params, r: str, a: str) -> str:
     return str(p.get("executionArn", ""))
 
@@ -124,8 +130,10 @@ RESOURCES: dict[tuple[str, str], Callable[[Params, str, str], str]] = {
     ("ecs", "DescribeServices"): _service,
     ("ecs", "UpdateService"): _service,
     ("ecs", "RunTask"): _task_definition,
-    ("ecs", "StopTask"): lambda p, r, a: str(p.get("task", "")) if str(p.get("task", "")).startswith("arn:")
-    else _arn("ecs", r, a, f"task/{str(p.get('cluster', '')).split('/')[-1]}/{p.get('task', '')}"),
+    ("ecs", "StopTask"): lambda p, r, a: _in_cluster("task", str(p.get("task", "")), p, r, a),
+    ("ecs", "DescribeTasks"): lambda p, r, a: _in_cluster("task", str((p.get("tasks") or [""])[0]), p, r, a),
+    ("ecs", "DescribeContainerInstances"): lambda p, r, a: _in_cluster(
+        "container-instance", str((p.get("containerInstances") or [""])[0]), p, r, a),
     ("states", "StartExecution"): lambda p, r, a: str(p.get("stateMachineArn", "")),
     **{("states", op): _execution for op in ("DescribeExecution", "StopExecution")},
     **{("states", op): _state_machine_of_token for op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")},
@@ -256,6 +264,22 @@ def _context(service: str, operation: str, params: Params) -> dict[str, list[str
     return context
 
 
+# TransactWriteItems has no action of its own: each part is authorized as the single-item call it stands for
+# (DynamoDB developer guide, "Using IAM with DynamoDB transactions":
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)
+_TRANSACTION_PARTS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                      "ConditionCheck": "ConditionCheckItem"}
+
+
+def _transaction(params: Params, response: Any, account: str) -> list[tuple[str, str, dict[str, list[str]]]]:
+    checks = []
+    for part in params.get("TransactItems") or []:
+        for kind, request in part.items():
+            checks.append((f"dynamodb:{_TRANSACTION_PARTS.get(kind, kind)}", _table(request, response.region, account),
+                           _context("dynamodb", kind, request)))
+    return checks
+
+
 def _caller(response: Any, account: str) -> str | None:
     """The role a request acts as: the in-process Lambda's, or the one whose STS credentials signed it."""
     role = ACTING_AS.get()
@@ -282,14 +306,18 @@ def authorize(response: Any, resource: str = "*", action: str | None = None) -> 
     params = _params(response) if action is None else {}
     finder = RESOURCES.get((service, operation)) if action is None else None
     target = finder(params, response.region, account) if finder else resource
-    action = action or f"{service}:{operation}"
-    CALLS.add((role, action, target))
+    if (service, operation) == ("dynamodb", "TransactWriteItems"):
+        checks = _transaction(params, response, account)
+    else:
+        checks = [(action or f"{service}:{operation}", target, _context(service, operation, params))]
     try:
         policies = role_policies(account, role)
     except NotFoundException:  # credentials of a role deleted since (a task outliving its stack): nothing allowed
         policies = []
-    if not decide(policies, action, target, _context(service, operation, params)):
-        raise _denied(response, role, action, target)
+    for checked_action, checked_target, context in checks:
+        CALLS.add((role, checked_action, checked_target))
+        if not decide(policies, checked_action, checked_target, context):
+            raise _denied(response, role, checked_action, checked_target)
     for passed, to_service in _passed_roles(service, operation, params, response.region, account):
         if not decide(policies, "iam:PassRole", passed, {"iam:PassedToService": [to_service]}):
             raise _denied(response, role, "iam:PassRole", passed)

@@ -379,6 +379,23 @@ def _send_task_failure(self: StepFunctionResponse) -> Any:
     return EmptyResult()
 
 
+# SendTaskSuccess's output is at most 262144 bytes (UTF-8), as a task's or state's input and output are (Step
+# Functions API reference, SendTaskSuccess: https://docs.aws.amazon.com/step-functions/latest/apireference/
+# API_SendTaskSuccess.html); moto takes any size, AWS answers ValidationException.
+MAX_PAYLOAD_BYTES = 262144
+_moto_send_task_success = StepFunctionResponse.send_task_success
+
+
+def _send_task_success(self: StepFunctionResponse) -> Any:
+    from moto.core.exceptions import JsonRESTError
+
+    size = len((self._get_param("output") or "").encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise JsonRESTError("ValidationException", "1 validation error detected: Value at 'output' failed to "
+                            f"satisfy constraint: Member must have length less than or equal to {MAX_PAYLOAD_BYTES}")
+    return _moto_send_task_success(self)
+
+
 # An account granted Neuron capacity (a new account often has 0: `neuronlab doctor` says so on AWS).
 EC2_QUOTAS = {"L-1945791B": ("Running On-Demand Inf instances", 128.0),
               "L-2C3B7624": ("Running On-Demand Trn instances", 128.0)}
@@ -418,6 +435,7 @@ def apply() -> None:
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()  # the CloudFront and bucket policy models above join moto's CloudFormation models
     StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_success = _send_task_success  # type: ignore[method-assign]
     StateMachine.create_from_cloudformation_json = classmethod(_state_machine_from_cloudformation)  # type: ignore
     TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition_from_cloudformation)  # type: ignore
     TaskDefinition.update_from_cloudformation_json = classmethod(_task_definition_updated)  # type: ignore

@@ -326,12 +326,13 @@ def test_a_claimed_benchmark_whose_workflow_never_started(state_machine: str, cl
 def test_every_history_listing_is_a_query_that_reads_only_what_it_returns(tables: dict[str, str]) -> None:
     """No FilterExpression: DynamoDB reads exactly the items a page returns (ScannedCount = Count)."""
     table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
-    for i, (model, instance_type, environment) in enumerate([("m1", "inf2.xlarge", "env-a"),
-                                                             ("m2", "inf2.xlarge", "env-a"),
-                                                             ("m1", "trn1.2xlarge", "env-b")]):
-        table.put_item(Item={"series": f"{model}#{instance_type}#neuron", "runKey": f"2026-11-27T0{i}#r{i}",
-                             "kind": "benchmark", "model": model, "instance_type": instance_type,
-                             "backend": "neuron", "environment": environment})
+    for i, (model, instance_type, environment, batch) in enumerate([("m1", "inf2.xlarge", "env-a", 1),
+                                                                    ("m2", "inf2.xlarge", "env-a", 1),
+                                                                    ("m1", "trn1.2xlarge", "env-b", 1),
+                                                                    ("m1", "trn1.2xlarge", "env-b", 4)]):
+        table.put_item(Item={"series": f"{model}#{instance_type}#neuron#b{batch}#s128#float32#p1#latency",
+                             "runKey": f"2026-11-27T0{i}#r{i}", "kind": "benchmark", "model": model,
+                             "instance_type": instance_type, "backend": "neuron", "environment": environment})
     table.put_item(Item={"series": "#regressions", "runKey": "2026-11-27T00#r0#throughput", "kind": "regression"})
     seen: list[dict[str, Any]] = []
     query = type(table).query
@@ -341,8 +342,9 @@ def test_every_history_listing_is_a_query_that_reads_only_what_it_returns(tables
         seen.append({**kwargs, "scanned": response["ScannedCount"], "count": response["Count"]})
         return response
 
-    listings = {(): 3, (("model", "m1"),): 2, (("environment", "env-a"),): 2,
-                (("model", "m1"), ("instanceType", "trn1.2xlarge"), ("backend", "neuron")): 1}
+    listings = {(): 4, (("model", "m1"),): 3, (("environment", "env-a"),): 2,
+                (("model", "m1"), ("instanceType", "trn1.2xlarge"), ("backend", "neuron")): 1,
+                (("model", "m1"), ("instanceType", "trn1.2xlarge"), ("backend", "neuron"), ("batchSize", "4")): 1}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(type(table), "query", recording)
         for params, expected in listings.items():
@@ -350,7 +352,9 @@ def test_every_history_listing_is_a_query_that_reads_only_what_it_returns(tables
             assert status == 200 and len(body["benchmarks"]) == expected, (params, body)
     assert all("FilterExpression" not in q and q["scanned"] == q["count"] for q in seen), seen
     status, body = call("GET", "/benchmarks", query={"instanceType": "inf2.xlarge"})
-    assert status == 400 and body["message"].startswith("instanceType, backend: narrow a model's history")
+    assert status == 400 and body["message"].startswith("instanceType, backend, workload: narrow a model's history")
+    status, body = call("GET", "/benchmarks", query={"model": "m1", "scenario": "throughput"})
+    assert status == 400 and "give model, instanceType and backend together" in body["message"]
     status, body = call("GET", "/benchmarks", query={"environment": "env-a", "model": "m1"})
     assert status == 400 and body["message"].startswith("environment:")
 
@@ -379,7 +383,8 @@ def _harness_result(run_id: str, throughput: float, environment: str | None = No
 def test_an_imported_result_is_judged_like_a_workflow_run_and_recorded_once(state_machine: str) -> None:
     status, body = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0))
     assert status == 201, body
-    assert body["series"] == "random:bert-base#inf2.xlarge#neuron" and body["verdict"] == "baseline"
+    assert body["series"] == "random:bert-base#inf2.xlarge#neuron#b1#s128#float32#p1#latency"
+    assert body["verdict"] == "baseline"
     item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
         Key={"series": body["series"], "runKey": body["runKey"]})["Item"]
     assert item["importedBy"] == ALICE and float(item["cost_per_million_usd"]) > 0
@@ -398,10 +403,8 @@ def test_an_import_is_refused_naming_the_rule(state_machine: str) -> None:
     assert status == 400 and body["details"] == ["latency_ms: Field required"]
     status, body = call("POST", "/benchmarks", _harness_result("x", 1.0, environment="alices"), caller=BOB)
     assert status == 403 and "only its owner or an admin may import a run into it" in body["message"]
-    wrong = {**_harness_result("x", 1.0), "correctness": {"max_abs_diff": 0.9, "classes_agree": False,
-                                                          "tolerance": 0.05}}
-    status, body = call("POST", "/benchmarks", wrong)
-    assert status == 400 and "differ from the CPU reference" in body["message"]
+    status, body = call("POST", "/benchmarks", {**_harness_result("x", 1.0), "run_id": "a/b"})
+    assert status == 400 and body["details"][0].startswith("run_id: String should match pattern")
     status, body = call("POST", "/benchmarks", _harness_result("x", 1e200))  # DynamoDB keeps below 1e126
     assert status == 400 and body["details"][0].startswith("throughput: Input should be less than or equal to")
     padded = json.dumps(_harness_result("x", 1.0)) + " " * 300_000  # valid JSON, too large a document
@@ -431,3 +434,76 @@ def test_a_models_instance_types_are_compared_cheapest_first_from_their_current_
     assert {b["run_id"] for b in call("GET", "/benchmarks", query={"model": "random:bert-base"})[1]["benchmarks"]} \
         == {"a", "b", "c", "d", "e"}
     assert call("GET", "/benchmarks/compare", query={"model": "unknown"})[1]["configurations"] == []
+
+
+def _with_latencies(run_id: str, latencies_ms: list[float], minute: int, **overrides: Any) -> dict[str, Any]:
+    from neuronlab_core import latency
+
+    return {**_harness_result(run_id, 1000.0 / (sum(latencies_ms) / len(latencies_ms))),
+            "histogram": latency.encode(int(ms * 1e6) for ms in latencies_ms),
+            "started_at": f"2026-11-20T10:{minute:02d}:00+00:00", **overrides}
+
+
+def test_two_runs_are_compared_per_configuration_from_their_histograms(state_machine: str) -> None:
+    import numpy as np
+
+    noise = np.random.default_rng(7)
+    base = list(noise.normal(1.0, 0.03, 5000))
+    assert call("POST", "/benchmarks", _with_latencies("before", base, 0))[0] == 201
+    slower = list(noise.normal(1.2, 0.03, 5000))  # 20 % slower, with a new compiler
+    assert call("POST", "/benchmarks", _with_latencies("after", slower, 1, versions={"neuronx-cc": "2.16"}))[0] == 201
+    assert call("POST", "/benchmarks", _with_latencies("again", list(noise.normal(1.0, 0.03, 5000)), 2))[0] == 201
+
+    status, body = call("GET", "/benchmarks/runs/before/compare", query={"to": "after"})
+    assert status == 200, body
+    headline = body["configurations"][0]
+    assert headline["configuration"] == "headline" and headline["latency"]["verdict"] == "slower"
+    assert headline["latency"]["p50Change"] == pytest.approx(0.2, abs=0.01)
+    assert headline["latency"]["pValue"] < 1e-6 and headline["latency"]["probabilityOfSlower"] > 0.99
+    assert headline["throughput"][2] == pytest.approx(1 / 1.2, rel=0.02)
+    assert body["differences"] == {"neuronx-cc": ["2.15", "2.16"]} and body["sameSeries"] is True
+    # the same code on the same machine: no difference, whichever way round
+    same = call("GET", "/benchmarks/runs/again/compare", query={"to": "before"})[1]["configurations"][0]["latency"]
+    assert same["verdict"] == "same" and 0.4 < same["probabilityOfSlower"] < 0.6
+    # one run, with its histogram; unknown runs are a 404, a malformed id a 400
+    assert call("GET", "/benchmarks/runs/after")[1]["versions"] == {"neuronx-cc": "2.16"}
+    status, body = call("GET", "/benchmarks/runs/before/compare", query={"to": "nothing"})
+    assert status == 404 and "run 'nothing'" in body["message"]
+    assert call("GET", "/benchmarks/runs/before/compare", query={"to": "a b"})[0] == 400
+
+
+def test_a_run_without_histograms_is_compared_by_its_percentiles_alone(state_machine: str) -> None:
+    assert call("POST", "/benchmarks", _harness_result("old", 1000.0))[0] == 201
+    assert call("POST", "/benchmarks", _with_latencies("new", [1.0] * 100, 5))[0] == 201
+    row = call("GET", "/benchmarks/runs/old/compare", query={"to": "new"})[1]["configurations"][0]
+    assert row["latency"]["verdict"] == "unknown" and row["p50"] == [1.0, 1.0, 1.0]
+
+
+def test_an_imported_run_with_wrong_outputs_is_recorded_as_a_regression(state_machine: str) -> None:
+    wrong = {**_harness_result("wrong", 1000.0), "correctness": {"max_abs_diff": 0.9, "classes_agree": False,
+                                                                 "tolerance": 0.05}}
+    status, body = call("POST", "/benchmarks", wrong)
+    assert status == 201 and body["verdict"] == "incorrect"
+    regressions = call("GET", "/benchmarks/regressions")[1]["regressions"]
+    assert [(r["measure"], r["maxAbsDiff"], r["classesAgree"]) for r in regressions] == [("correctness", 0.9, False)]
+    # a run id names one run: importing another run under it is refused
+    status, body = call("POST", "/benchmarks", {**_harness_result("wrong", 1.0), "started_at": "2026-11-21T00:00:00Z"})
+    assert status == 409 and "names another run" in body["message"]
+
+
+def test_the_instance_type_comparison_is_paged_and_names_its_workload(state_machine: str) -> None:
+    for minute, instance_type in enumerate(("inf2.xlarge", "inf2.8xlarge", "trn1.2xlarge")):
+        result = {**_harness_result(f"r{minute}", 1000.0), "instance_type": instance_type, "batch_size": 4,
+                  "started_at": f"2026-11-20T10:0{minute}:00+00:00"}
+        assert call("POST", "/benchmarks", result)[0] == 201
+    assert call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})[1]["configurations"] == []
+    seen, token = [], None
+    while True:
+        query = {"model": "random:bert-base", "batchSize": "4", "limit": "2", **({"nextToken": token} if token else {})}
+        status, body = call("GET", "/benchmarks/compare", query=query)
+        assert status == 200 and len(body["configurations"]) <= 2 and body["workload"]["batch_size"] == 4
+        seen += [c["instance_type"] for c in body["configurations"]]
+        token = body.get("nextToken")
+        if not token:
+            break
+    assert sorted(seen) == ["inf2.8xlarge", "inf2.xlarge", "trn1.2xlarge"]

@@ -70,3 +70,23 @@ def test_resources_of_the_calls_neuronlab_makes() -> None:
     assert service == "arn:aws:ecs:us-east-1:1:service/neuronlab-a/notebook"
     assert RESOURCES[("ecs", "RunTask")]({"taskDefinition": "neuronlab-a-benchmark"}, "us-east-1", "1") \
         == "arn:aws:ecs:us-east-1:1:task-definition/neuronlab-a-benchmark:1"
+    assert RESOURCES[("ecs", "DescribeContainerInstances")](
+        {"cluster": "neuronlab-a", "containerInstances": ["abc"]}, "us-east-1", "1") \
+        == "arn:aws:ecs:us-east-1:1:container-instance/neuronlab-a/abc"
+
+
+def test_each_part_of_a_transaction_is_authorized_as_the_call_it_stands_for() -> None:
+    """TransactWriteItems has no IAM action of its own (DynamoDB developer guide, transaction-apis-iam)."""
+    from types import SimpleNamespace
+
+    from localcloud.iam import _transaction
+
+    request = {"TransactItems": [
+        {"Put": {"TableName": "benchmarks", "Item": {"series": {"S": "s"}}}},
+        {"ConditionCheck": {"TableName": "environments", "Key": {"name": {"S": "alpha"}}}}]}
+    checks = _transaction(request, SimpleNamespace(region="us-east-1"), "1")
+    assert checks == [("dynamodb:PutItem", "arn:aws:dynamodb:us-east-1:1:table/benchmarks", {}),
+                      ("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:us-east-1:1:table/environments",
+                       {"dynamodb:LeadingKeys": ["alpha"]})]
+    writes_only = policy({"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": "*"})
+    assert not any(decide(writes_only, action, target, context) for action, target, context in checks)

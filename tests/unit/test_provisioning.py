@@ -118,12 +118,46 @@ def test_store_metrics_flags_a_suspect_run_then_confirms_a_lasting_regression(ta
         (stored["runKey"], "throughput", stored["series"])]
 
 
-def test_incorrect_outputs_fail_the_benchmark(tables: dict[str, str]) -> None:
+def test_incorrect_outputs_are_a_regression_and_never_a_baseline(tables: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    published: list[tuple[str, dict]] = []
+    monkeypatch.setattr(history.events, "publish", lambda kind, detail: published.append((kind, detail)))
     _record("demo", "READY")
-    bad = _result(2000.0, 0, correctness={"max_abs_diff": 0.9, "classes_agree": False, "tolerance": 0.05})
-    with pytest.raises(BenchmarkFailed, match="differ from the CPU reference"):
+    for minutes_ago in (90, 80, 70, 60, 50):
+        provisioning.store_metrics(_result(2000.0, minutes_ago, versions={"neuronx-cc": "2.15"}))
+    # a new compiler makes it fast and wrong
+    bad = _result(4000.0, 40, versions={"neuronx-cc": "2.16"},
+                  correctness={"max_abs_diff": 0.9, "classes_agree": False, "tolerance": 0.05})
+    with pytest.raises(BenchmarkFailed, match="differ from the CPU reference.*run40 is in the history as a regr"):
         provisioning.store_metrics(bad)
-    assert boto3.resource("dynamodb").Table(settings().benchmarks_table).scan()["Count"] == 0
+    table = boto3.resource("dynamodb").Table(settings().benchmarks_table)
+    runs = {i["run_id"]: i for i in table.scan()["Items"] if i.get("kind") == "benchmark"}
+    assert runs["run40"]["verdict"] == "incorrect"
+    listed, _ = environments.regressions(datetime.now(UTC) - timedelta(days=1), 50, None)
+    assert [(r["measure"], r["firstRun"], r["fingerprintChanges"]) for r in listed] == [
+        ("correctness", runs["run40"]["runKey"], {"neuronx-cc": ["2.15", "2.16"]})]
+    assert [(kind, detail["measure"]) for kind, detail in published] == [("BenchmarkRegression", "correctness")]
+    assert _item("demo")["lastBenchmark"]["run_id"] == "run50"  # the record keeps the last correct run
+    # the next correct run is judged against the correct ones only
+    after = to_json(provisioning.store_metrics(_result(2000.0, 30, versions={"neuronx-cc": "2.15"})))
+    item = table.get_item(Key={"series": after["series"], "runKey": after["runKey"]})["Item"]
+    assert after["verdict"] == "ok" and float(item["ratioToHistory"]) == pytest.approx(1.0)
+
+
+def test_a_run_cannot_replace_another_environments_run_or_take_its_run_id(tables: dict[str, str]) -> None:
+    from orchestrator.adapters.dynamodb import BenchmarkStore
+    from orchestrator.errors import AlreadyRecorded
+
+    store = BenchmarkStore(settings().benchmarks_table)
+    mine = {"series": "s", "runKey": "2026-11-27T00#r1", "run_id": "r1", "environment": "alpha", "throughput": 1}
+    store.put(mine)
+    store.put({**mine, "throughput": 2})  # the same environment may store its run again (a retried step)
+    with pytest.raises(AlreadyRecorded):
+        store.put({**mine, "environment": "beta", "throughput": 3})
+    with pytest.raises(AlreadyRecorded, match="names another run"):
+        store.put({**mine, "runKey": "2026-11-27T01#r1", "environment": "beta"})
+    assert store.run("r1") == {**mine, "throughput": 2, "kind": "benchmark"}
+    assert store.run("r2") is None
 
 
 def test_transitions_are_conditional(tables: dict[str, str]) -> None:

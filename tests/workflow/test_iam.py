@@ -137,3 +137,11 @@ def test_the_api_knows_who_calls_and_refuses_who_may_not(cloud: LocalCloud) -> N
     assert bob.get(f"{url}/alices/token", timeout=30).status_code == 403
     stopped = admin.post(f"{url}/alices/stop", timeout=60).json()
     assert stopped["state"] == "STOPPED" and stopped["updatedBy"] == cloud.person("admin-ops")["arn"]
+
+
+def test_a_task_result_over_the_step_functions_payload_limit_is_refused(cloud: LocalCloud) -> None:
+    """SendTaskSuccess takes at most 262144 bytes of output on AWS (the harness keeps its result under it)."""
+    with pytest.raises(ClientError) as error:
+        boto3.client("stepfunctions").send_task_success(taskToken="t" * 20, output=json.dumps({"x": "y" * 262144}))
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert "262144" in error.value.response["Error"]["Message"]

@@ -47,9 +47,13 @@ def test_happy_path_provisions_benchmarks_and_stores_the_result(cloud: LocalClou
     bench = record["lastBenchmark"]
     assert bench["model"] == "random:bert-tiny" and bench["backend"] == "cpu" and bench["verdict"] == "baseline"
     table = boto3.resource("dynamodb").Table(cloud.outputs["BenchmarksTableName"])
-    item = table.get_item(Key={"series": "random:bert-tiny#inf2.xlarge#cpu", "runKey": bench["runKey"]})["Item"]
+    series = "random:bert-tiny#inf2.xlarge#cpu#b1#s128#float32#p1#latency"
+    item = table.get_item(Key={"series": series, "runKey": bench["runKey"]})["Item"]
     assert item["environment"] == "happy" and int(item["inferences"]) >= 20
     assert float(item["latency_ms"]["p50"]) <= float(item["latency_ms"]["p99"])
+    # with every latency, its throughput over time, and where it ran as ECS knows the instance (not the task)
+    assert item["histogram"] and item["throughput_windows"]
+    assert item["availability_zone"].startswith("us-east-1") and item["ami_id"].startswith("ami-")
     # the task token is gone once the result is stored
     assert EnvironmentStore(cloud.outputs["EnvironmentsTableName"]).get("happy").benchmark_task_token is None
 

@@ -151,8 +151,12 @@ _PAGE_KEYS = {None: {"series", "runKey"}, "byEnvironment": {"series", "runKey", 
 REGRESSIONS = "#regressions"
 # The partitions holding each model's comparison across instance types ("#compare#" + model)
 COMPARISON = "#compare#"
+# The partitions holding one pointer per run ("#run#" + run id) to its series and run key
+RUNS = "#run#"
+RUN_POINTER = "run"
 # What change detection reads of each run in a series window
-_WINDOW_ATTRIBUTES = ("runKey", "throughput", "latency_ms", "versions", "image_digest", "changePoint")
+_WINDOW_ATTRIBUTES = ("runKey", "throughput", "latency_ms", "verdict", "changePoint", "versions", "image_digest",
+                      "ami_id", "availability_zone", "compiler_args")
 
 
 def _start_key(next_token: str, index: str | None) -> dict[str, str]:
@@ -168,42 +172,60 @@ def _start_key(next_token: str, index: str | None) -> dict[str, str]:
 
 
 class BenchmarkStore:
-    """Partition: series (model#instanceType#backend); sort: runKey (start time#run id).
+    """Partition: series (model#instanceType#backend#workload); sort: runKey (start time#run id).
 
     Every listing is a Query that reads only what it returns (no FilterExpression): a series; the index
-    byEnvironment (environment, runKey); byModel (model, runKey); byKind (kind, runKey) for everything; and the
-    partition REGRESSIONS, one item per confirmed regression.
+    byEnvironment (environment, runKey); byModel (model, runKey); byKind (kind, runKey) for everything; the
+    partition REGRESSIONS, one item per confirmed regression; COMPARISON + model + workload, one item per instance
+    type x backend. A run is found by its run id through its pointer (RUNS + run id).
     """
 
     def __init__(self, table_name: str) -> None:
         self._table = table(table_name)
 
     def put(self, item: dict[str, Any], only_new: bool = False) -> None:
-        """Store a run; with `only_new`, AlreadyRecorded when the history has it."""
+        """Store a run and its run-id pointer (RUNS + run id: what `run()` reads) in one transaction.
+
+        AlreadyRecorded when the run id names another run, when `only_new` and the history has this run, or when
+        the run would replace one of another environment (a result a task can write never overwrites another
+        environment's run)."""
+        run = _to_item({**item, "kind": "benchmark"})
+        if only_new:
+            condition, values = "attribute_not_exists(runKey)", {}
+        else:
+            condition = "attribute_not_exists(runKey) OR environment = :environment"
+            values = {":environment": run.get("environment", "")}
+        pointer = {"series": f"{RUNS}{item['run_id']}", "runKey": RUN_POINTER, "kind": "run",
+                   "target": {"series": item["series"], "runKey": item["runKey"]}}
         try:
-            self._table.put_item(Item=_to_item({**item, "kind": "benchmark"}),
-                                 **({"ConditionExpression": Attr("runKey").not_exists()} if only_new else {}))
+            self._table.meta.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table.name, "Item": run, "ConditionExpression": condition,
+                         **({"ExpressionAttributeValues": values} if values else {})}},
+                {"Put": {"TableName": self._table.name, "Item": pointer,
+                         "ConditionExpression": "attribute_not_exists(runKey) OR target = :target",
+                         "ExpressionAttributeValues": {":target": pointer["target"]}}}])
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise AlreadyRecorded(f"run {item['runKey']} of {item['series']} is already in the history") from None
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                raise AlreadyRecorded(f"run {item['run_id']} ({item['runKey']} of {item['series']}) is already in "
+                                      "the history, or its run id names another run") from None
             raise
 
-    def series_window(self, series: str, before_run_key: str, scenario: str, limit: int) -> list[dict[str, Any]]:
-        """The series' last `limit` runs of the same scenario before this one, oldest first (what change
-        detection reads)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("series").eq(series) & Key("runKey").lt(before_run_key),
-            "FilterExpression": Attr("scenario").eq(scenario), "ScanIndexForward": False,
-            "ProjectionExpression": ", ".join(f"#{i}" for i in range(len(_WINDOW_ATTRIBUTES))),
-            "ExpressionAttributeNames": {f"#{i}": name for i, name in enumerate(_WINDOW_ATTRIBUTES)}}
-        while len(items) < limit:
-            page = self._table.query(Limit=limit, **kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [_from_item(i) for i in reversed(items[:limit])]
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """A stored run by its run id (two reads: the pointer, then the run); None when there is none."""
+        pointer = self._table.get_item(Key={"series": f"{RUNS}{run_id}", "runKey": RUN_POINTER}).get("Item")
+        if not pointer:
+            return None
+        found = self._table.get_item(Key=pointer["target"]).get("Item")
+        return _from_item(found) if found else None
+
+    def series_window(self, series: str, before_run_key: str, limit: int) -> list[dict[str, Any]]:
+        """The series' last `limit` runs before this one, oldest first (what change detection reads)."""
+        response = self._table.query(
+            KeyConditionExpression=Key("series").eq(series) & Key("runKey").lt(before_run_key),
+            ScanIndexForward=False, Limit=limit,
+            ProjectionExpression=", ".join(f"#{i}" for i in range(len(_WINDOW_ATTRIBUTES))),
+            ExpressionAttributeNames={f"#{i}": name for i, name in enumerate(_WINDOW_ATTRIBUTES)})
+        return [_from_item(i) for i in reversed(response["Items"])]
 
     def mark_change(self, series: str, run_key: str, change: dict[str, Any]) -> None:
         """Record a confirmed change on its first run: change detection starts a new segment there."""
@@ -215,25 +237,21 @@ class BenchmarkStore:
         """One item per confirmed regression, keyed by its first bad run, in the REGRESSIONS partition."""
         self._table.put_item(Item=_to_item({**item, "series": REGRESSIONS, "kind": "regression"}))
 
-    def put_comparison(self, model: str, configuration: str, item: dict[str, Any]) -> None:
-        """Replace the model's comparison item for one instance type x backend x scenario. Its identity under keys
-        of its own (`compared`), so that it joins no index of runs."""
-        identity = ("model", "instance_type", "backend", "scenario")
+    def put_comparison(self, model: str, workload: str, configuration: str, item: dict[str, Any]) -> None:
+        """Replace the comparison item of `model` doing `workload` on one instance type x backend. Its identity
+        under a key of its own (`compared`), so that it joins no index of runs."""
+        identity = ("model", "instance_type", "backend", "workload")
         level = {k: v for k, v in item.items() if k not in identity}
         self._table.put_item(Item=_to_item({**level, "compared": {k: item[k] for k in identity},
-                                            "series": f"{COMPARISON}{model}", "runKey": configuration,
+                                            "series": f"{COMPARISON}{model}#{workload}", "runKey": configuration,
                                             "kind": "comparison"}))
 
-    def comparison(self, model: str) -> list[dict[str, Any]]:
-        """Every comparison item of `model` (one per instance type x backend x scenario: a few dozen at most)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("series").eq(f"{COMPARISON}{model}")}
-        while True:
-            page = self._table.query(**kwargs)
-            items += [{**i.pop("compared"), **i} for i in map(_from_item, page["Items"])]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def comparison(self, model: str, workload: str, limit: int = 50,
+                   next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of `model`'s comparison items for `workload`, one per instance type x backend."""
+        items, token = self._page({"KeyConditionExpression": Key("series").eq(f"{COMPARISON}{model}#{workload}")},
+                                  limit, next_token, newest_first=False)
+        return [{**i.pop("compared"), **i} for i in items], token
 
     def regressions(self, since: str, limit: int = 50,
                     next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -254,11 +272,11 @@ class BenchmarkStore:
             kwargs = {"IndexName": "byKind", "KeyConditionExpression": Key("kind").eq("benchmark")}
         return self._page(kwargs, limit, next_token)
 
-    def _page(self, kwargs: dict[str, Any], limit: int,
-              next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def _page(self, kwargs: dict[str, Any], limit: int, next_token: str | None,
+              newest_first: bool = True) -> tuple[list[dict[str, Any]], str | None]:
         if next_token:
             kwargs["ExclusiveStartKey"] = _start_key(next_token, kwargs.get("IndexName"))
-        response = self._table.query(ScanIndexForward=False, Limit=limit, **kwargs)
+        response = self._table.query(ScanIndexForward=not newest_first, Limit=limit, **kwargs)
         last = response.get("LastEvaluatedKey")
         token = base64.urlsafe_b64encode(json.dumps(last, default=str).encode()).decode() if last else None
         return [_from_item(i) for i in response["Items"]], token

@@ -50,6 +50,27 @@ def run_benchmark_task(
     return response["tasks"][0]["taskArn"]
 
 
+def host_of_task(cluster: str, task_arn: str) -> dict[str, str]:
+    """The availability zone and AMI of the container instance a task ran on: ECS's built-in container instance
+    attributes ecs.availability-zone and ecs.ami-id (Amazon ECS developer guide, "Attributes":
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-constraints.html#attributes).
+    Empty when the task or its instance is gone: the run is stored without them."""
+    ecs = client("ecs")
+    try:
+        tasks = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+        instance = tasks[0].get("containerInstanceArn") if tasks else None
+        if not instance:
+            return {}
+        found = ecs.describe_container_instances(cluster=cluster, containerInstances=[instance])["containerInstances"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("ClusterNotFoundException", "InvalidParameterException"):
+            return {}
+        raise
+    attributes = {a["name"]: a.get("value") for a in (found[0].get("attributes") or [])} if found else {}
+    host = {"availability_zone": attributes.get("ecs.availability-zone"), "ami_id": attributes.get("ecs.ami-id")}
+    return {k: v for k, v in host.items() if v}
+
+
 def stop_task(cluster: str, task_arn: str, reason: str) -> None:
     """Stop a task; one already stopped, or a cluster already gone, is fine."""
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
+from neuronlab_core import fingerprint
+
 from orchestrator.domain.detection import MAD_TO_SIGMA, Change, Run
 
 # Runs of a series that change detection looks at (the current segment and the changes before it)
@@ -15,17 +17,14 @@ def measures(throughput: float, latency_ms: dict[str, Any]) -> dict[str, float]:
     return {"throughput": float(throughput), "p50_ms": float(latency_ms["p50"]), "p99_ms": float(latency_ms["p99"])}
 
 
-def fingerprint(versions: dict[str, Any] | None, image_digest: str | None) -> dict[str, str]:
-    """What a run ran on, beyond its series (model, instance type, backend): software versions and the image.
-    A difference at a change point is the first place to look for its cause."""
-    return {**{k: str(v) for k, v in (versions or {}).items()}, **({"image": image_digest} if image_digest else {})}
+# The verdict of a run whose outputs differ from the CPU reference: a regression, never a baseline
+INCORRECT = "incorrect"
 
 
 def run_from_item(item: dict[str, Any]) -> Run:
     """A stored run (the benchmarks table's item, as BenchmarkStore.series_window projects it)."""
     return Run(key=item["runKey"], values=measures(item["throughput"], item["latency_ms"]),
-               fingerprint=fingerprint(item.get("versions"), item.get("image_digest")),
-               change_point="changePoint" in item)
+               fingerprint=fingerprint.of(item), change_point="changePoint" in item)
 
 
 def change_record(change: Change, confirmed_by: str) -> dict[str, Any]:
@@ -33,6 +32,16 @@ def change_record(change: Change, confirmed_by: str) -> dict[str, Any]:
     return {"measure": change.measure, "firstRun": change.first, "before": round(change.before, 6),
             "after": round(change.after, 6), "change": round(change.change, 6), "regression": change.regression,
             "confirmedBy": confirmed_by, "fingerprintChanges": change.fingerprint_changes}
+
+
+def correctness_record(run_key: str, correctness: dict[str, Any], before: Run | None,
+                       after: Run) -> dict[str, Any]:
+    """A run whose outputs differ from the CPU reference, as the regressions list keeps it: always a regression,
+    confirmed by itself, with what changed since the series' last correct run."""
+    return {"measure": "correctness", "firstRun": run_key, "regression": True, "confirmedBy": run_key,
+            "maxAbsDiff": correctness["max_abs_diff"], "tolerance": correctness["tolerance"],
+            "classesAgree": correctness["classes_agree"],
+            "fingerprintChanges": fingerprint.changes(before.fingerprint, after.fingerprint) if before else {}}
 
 
 def level(segment: list[Run]) -> dict[str, Any]:

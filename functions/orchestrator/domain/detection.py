@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from statistics import fmean, median
 from typing import Literal
 
+from neuronlab_core import fingerprint
+
 Verdict = Literal["baseline", "ok", "suspect", "improvement"]
 
 
@@ -140,12 +142,6 @@ def change_points(values: Sequence[float]) -> list[int]:
     return kept
 
 
-def _fingerprint_changes(before: Run, after: Run) -> dict[str, list[str | None]]:
-    keys = sorted(set(before.fingerprint) | set(after.fingerprint))
-    return {k: [before.fingerprint.get(k), after.fingerprint.get(k)] for k in keys
-            if before.fingerprint.get(k) != after.fingerprint.get(k)}
-
-
 def analyse(history: Sequence[Run], run: Run) -> Analysis:
     """`run` against its series' `history` (oldest first): its verdict, and the change points it confirms."""
     runs = [*history, run]
@@ -168,7 +164,7 @@ def analyse(history: Sequence[Run], run: Run) -> Analysis:
             after = fmean(series[start:bounds[i + 1]])
             change = after / before - 1
             confirmed.append(Change(measure.name, runs[start].key, before, after, change, _worse(change, measure),
-                                    _fingerprint_changes(runs[start - 1], runs[start])))
+                                    fingerprint.changes(runs[start - 1].fingerprint, runs[start].fingerprint)))
     segment = runs[segment_start:-1]
     suspects = [s for m in MEASURES if m.name in run.values and all(m.name in r.values for r in segment)
                 and (s := suspect([r.values[m.name] for r in segment], run.values[m.name], m))]

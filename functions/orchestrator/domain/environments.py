@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from neuronlab_core import instance_types
+from neuronlab_core.benchmark import Workload, series_key
 
 from orchestrator.adapters import secrets, stepfunctions
 from orchestrator.adapters.dynamodb import BenchmarkStore
@@ -207,20 +208,24 @@ def token(name: str, caller: str) -> str:
 
 
 def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,
-            limit: int, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """One listing, each a Query that reads only what it returns: a series (model, instanceType and backend),
-    a model, an environment, or every run."""
+            limit: int, workload: Workload | None = None,
+            next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One listing, each a Query that reads only what it returns: a series (model, instanceType and backend, and
+    the workload: the harness's defaults where not named), a model, an environment, or every run."""
     store = BenchmarkStore(settings().benchmarks_table)
+    workload = workload or Workload()
+    named = workload != Workload()  # a workload other than the defaults narrows a series only
     if environment:
-        if model or instance_type or backend:
-            raise InvalidRequest("environment: lists an environment's runs alone; leave out model, instanceType "
-                                 "and backend")
+        if model or instance_type or backend or named:
+            raise InvalidRequest("environment: lists an environment's runs alone; leave out model, instanceType, "
+                                 "backend and the workload")
         return store.query(environment=environment, limit=limit, next_token=next_token)
     if model and instance_type and backend:
-        return store.query(series=f"{model}#{instance_type}#{backend}", limit=limit, next_token=next_token)
-    if instance_type or backend:
-        raise InvalidRequest("instanceType, backend: narrow a model's history to one series, so give model, "
-                             "instanceType and backend together (or model alone)")
+        return store.query(series=series_key(model, instance_type, backend, workload), limit=limit,
+                           next_token=next_token)
+    if instance_type or backend or named:
+        raise InvalidRequest("instanceType, backend, workload: narrow a model's history to one series, so give "
+                             "model, instanceType and backend together (or model alone)")
     return store.query(model=model, limit=limit, next_token=next_token)
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from neuronlab_core import instance_types
+from neuronlab_core import fingerprint, instance_types
 from neuronlab_core.instance_types import cost_per_million
 
 from orchestrator.adapters import events
 from orchestrator.adapters.dynamodb import BenchmarkStore
-from orchestrator.domain import benchmarks, detection
-from orchestrator.errors import BenchmarkFailed, InvalidRequest
+from orchestrator.domain import benchmarks, detection, run_comparison
+from orchestrator.errors import InvalidRequest, RunNotFound
 from orchestrator.models.workflow import Stored
 from orchestrator.settings import settings
 
 if TYPE_CHECKING:
-    from neuronlab_core.benchmark import BenchmarkResult
+    from neuronlab_core.benchmark import BenchmarkResult, Workload
 
 # An imported result is one harness JSON document; the harness writes a few KB
 MAX_IMPORT_BYTES = 256 * 1024
@@ -24,25 +24,35 @@ MAX_IMPORT_BYTES = 256 * 1024
 
 def record(run: BenchmarkResult, only_new: bool = False, **annotations: Any) -> Stored:
     """Store `run` with its cost, its verdict against its series, and the change points it confirms.
-    `only_new`: refuse a run already in the history (AlreadyRecorded) instead of replacing it."""
-    if run.correctness is not None and not run.correctness.passed:
-        raise BenchmarkFailed(
-            f"outputs differ from the CPU reference: max |diff| {run.correctness.max_abs_diff:.3g} > "
-            f"{run.correctness.tolerance:.3g} or classes disagree")
+    `only_new`: refuse a run already in the history (AlreadyRecorded) instead of replacing it.
+
+    A run whose outputs differ from the CPU reference is stored too, as `incorrect`: always a regression, never
+    part of what later runs are judged against."""
     store = BenchmarkStore(settings().benchmarks_table)
     run_key = f"{run.started_at.isoformat()}#{run.run_id}"
-    window = store.series_window(run.series, run_key, run.scenario, benchmarks.WINDOW)
-    analysis = detection.analyse([benchmarks.run_from_item(i) for i in window], detection.Run(
-        run_key, benchmarks.measures(run.throughput, run.latency_ms.model_dump()),
-        benchmarks.fingerprint(run.versions, run.image_digest)))
+    item = run.model_dump(mode="json")
+    this = detection.Run(run_key, benchmarks.measures(run.throughput, item["latency_ms"]),
+                         fingerprint.of(item))
+    earlier = [benchmarks.run_from_item(i) for i in store.series_window(run.series, run_key, benchmarks.WINDOW)
+               if i.get("verdict") != benchmarks.INCORRECT]
     if run.cost_per_million_usd is None:
-        run.cost_per_million_usd = _price(run, run.throughput)
+        run.cost_per_million_usd = item["cost_per_million_usd"] = _price(run, run.throughput)
+    stored = {**item, **annotations, "series": run.series, "runKey": run_key}
+    if run.correctness is not None and not run.correctness.passed:
+        store.put({**stored, "verdict": benchmarks.INCORRECT}, only_new=only_new)
+        _record_regression(store, run, benchmarks.correctness_record(run_key, item["correctness"],
+                                                                     earlier[-1] if earlier else None, this))
+        return Stored(series=run.series, run_key=run_key, verdict=benchmarks.INCORRECT, confirmed=[run_key])
+    analysis = detection.analyse(earlier, this)
     center = analysis.centers.get("throughput")
-    store.put({**run.model_dump(mode="json"), **annotations, "series": run.series, "runKey": run_key,
-               "verdict": analysis.verdict, "ratioToHistory": round(run.throughput / center, 6) if center else None,
+    store.put({**stored, "verdict": analysis.verdict,
+               "ratioToHistory": round(run.throughput / center, 6) if center else None,
                "suspects": [asdict(s) for s in analysis.suspects] or None}, only_new=only_new)
     for change in analysis.confirmed:
-        _record_change(store, run, change, run_key)
+        change_item = benchmarks.change_record(change, run_key)
+        store.mark_change(run.series, change.first, change_item)
+        if change.regression:
+            _record_regression(store, run, change_item)
     _keep_comparison_current(store, run, benchmarks.level(analysis.current))
     return Stored(series=run.series, run_key=run_key, verdict=analysis.verdict,
                   confirmed=[c.first for c in analysis.confirmed])
@@ -57,33 +67,33 @@ def _price(run: BenchmarkResult, throughput: float) -> float | None:
     return None if hourly is None else cost_per_million(hourly, throughput)
 
 
-def _record_change(store: BenchmarkStore, run: BenchmarkResult, change: detection.Change, confirmed_by: str) -> None:
-    """A confirmed change: marked on its first run (a new segment starts there); a regression also joins the
-    regressions list and goes to EventBridge as BenchmarkRegression."""
-    change_item = benchmarks.change_record(change, confirmed_by)
-    store.mark_change(run.series, change.first, change_item)
-    if not change.regression:
-        return
+def _record_regression(store: BenchmarkStore, run: BenchmarkResult, change: dict[str, Any]) -> None:
+    """A regression (a confirmed change for the worse, or wrong outputs) joins the regressions list and goes to
+    EventBridge as BenchmarkRegression."""
     # the run's identity nested, so that the item joins no index of runs (byModel, byEnvironment)
-    store.put_regression({**change_item, "runKey": f"{change.first}#{change.measure}", "run": {
+    store.put_regression({**change, "runKey": f"{change['firstRun']}#{change['measure']}", "run": {
         "series": run.series, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
-        "scenario": run.scenario, "environment": run.environment}})
-    events.publish("BenchmarkRegression", {**change_item, "series": run.series, "scenario": run.scenario})
+        "workload": run.workload.model_dump(), "environment": run.environment}})
+    events.publish("BenchmarkRegression", {**change, "series": run.series, "scenario": run.scenario})
 
 
 def _keep_comparison_current(store: BenchmarkStore, run: BenchmarkResult, now: dict[str, Any]) -> None:
-    """The model's comparison across instance types: one item per instance type x backend x scenario, replaced by
-    every run with its configuration's current level and cost per million (none for a CPU run)."""
+    """The model's comparison across instance types for this workload: one item per instance type x backend,
+    replaced by every run with its series' current level and cost per million (none for a CPU run)."""
     cost = _price(run, now["throughput"])
-    store.put_comparison(run.model, f"{run.instance_type}#{run.backend}#{run.scenario}", {
+    store.put_comparison(run.model, run.workload.key, f"{run.instance_type}#{run.backend}", {
         **now, "model": run.model, "instance_type": run.instance_type, "backend": run.backend,
-        "scenario": run.scenario, "cost_per_million_usd": round(cost, 6) if cost is not None else None})
+        "workload": run.workload.model_dump(), "series": run.series,
+        "cost_per_million_usd": round(cost, 6) if cost is not None else None})
 
 
-def comparison(model: str) -> list[dict[str, Any]]:
-    """A model on every instance type, backend and scenario it ran on, cheapest per million inferences first."""
-    items = [{"cost_per_million_usd": None, **i} for i in BenchmarkStore(settings().benchmarks_table).comparison(model)]
-    return sorted(items, key=lambda i: (i["cost_per_million_usd"] is None, i["cost_per_million_usd"] or 0))
+def comparison(model: str, workload: Workload, limit: int = 50,
+               next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """`model` doing `workload` on every instance type and backend it ran on: a page in instance-type order,
+    cheapest per million inferences first within it (one page holds them all unless over `limit` types ran it)."""
+    items, token = BenchmarkStore(settings().benchmarks_table).comparison(model, workload.key, limit, next_token)
+    items = [{"cost_per_million_usd": None, **i} for i in items]
+    return sorted(items, key=lambda i: (i["cost_per_million_usd"] is None, i["cost_per_million_usd"] or 0)), token
 
 
 def import_run(run: BenchmarkResult, size: int, caller: str, may_use_environment: Any) -> Stored:
@@ -95,3 +105,16 @@ def import_run(run: BenchmarkResult, size: int, caller: str, may_use_environment
     if run.environment:
         may_use_environment(run.environment)
     return record(run, only_new=True, importedBy=caller)
+
+
+def run(run_id: str) -> dict[str, Any]:
+    """A stored run by its run id; RunNotFound when the history has none."""
+    found = BenchmarkStore(settings().benchmarks_table).run(run_id)
+    if found is None:
+        raise RunNotFound(f"run {run_id!r}: no run with this id in the benchmark history")
+    return found
+
+
+def compare_runs(base_id: str, other_id: str) -> dict[str, Any]:
+    """Run `other_id` against run `base_id`: per configuration, ratios and a latency test, and what differs."""
+    return run_comparison.compare(run(base_id), run(other_id))

@@ -15,6 +15,7 @@ from neuronlab_core import instance_types
 from orchestrator.adapters import capacity, cloudformation, ec2, ecr, ecs, elbv2, events, s3, secrets, stepfunctions
 from orchestrator.adapters.dynamodb import EnvironmentStore
 from orchestrator.domain import history, placement
+from orchestrator.domain.benchmarks import INCORRECT
 from orchestrator.domain.names import EnvironmentNames
 from orchestrator.domain.transitions import ALLOWED_FROM
 from orchestrator.errors import (
@@ -281,11 +282,19 @@ def store_metrics(result: dict[str, Any], request: WorkflowState | None = None) 
 
     parsed = BenchmarkResult.model_validate(result)
     if request is not None:
+        record = environment_store().get(request.name)
+        host = ecs.host_of_task(names_for(request.name).cluster, record.benchmark_task_arn or "")
         parsed = parsed.model_copy(update={
             "environment": request.name, "instance_type": request.instance_type,
             "model": request.benchmark.model, "image_digest": request.resolved.digest,
+            "availability_zone": host.get("availability_zone"), "ami_id": host.get("ami_id"),
             "cost_per_million_usd": None})  # priced below from the execution's instance type
     stored = history.record(parsed)
+    check = parsed.correctness
+    if stored.verdict == INCORRECT and check is not None:  # recorded as a regression; the step fails as before
+        raise BenchmarkFailed(f"outputs differ from the CPU reference: max |diff| {check.max_abs_diff:.3g} (tolerance "
+                              f"{check.tolerance:.3g}), classes agree: {check.classes_agree}; run {parsed.run_id} "
+                              "is in the history as a regression")
     if parsed.environment:
         summary = LastBenchmark(run_id=parsed.run_id, model=parsed.model, backend=parsed.backend,
                                 throughput=parsed.throughput, verdict=stored.verdict, run_key=stored.run_key,

@@ -23,12 +23,16 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from neuronlab_core.benchmark import (
+    RUN_ID_PATTERN,
     Backend,
     BenchmarkPage,
     BenchmarkResult,
     Comparison,
     ImportedRun,
     RegressionPage,
+    RunComparison,
+    Scenario,
+    Workload,
 )
 from neuronlab_core.instance_types import UnsupportedInstanceType
 
@@ -42,6 +46,7 @@ from orchestrator.errors import (
     InvalidRequest,
     LimitExceeded,
     NotOwner,
+    RunNotFound,
     WorkflowNotStarted,
 )
 from orchestrator.models.environment import (
@@ -131,7 +136,7 @@ def _invalid_input(error: RequestValidationError) -> Response:
 
 # Each named failure's status; the message already names the field, the limit or the owner.
 _STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, BenchmarkFailed: 400,
-                                       LimitExceeded: 403, NotOwner: 403, EnvironmentNotFound: 404,
+                                       LimitExceeded: 403, NotOwner: 403, EnvironmentNotFound: 404, RunNotFound: 404,
                                        AlreadyRecorded: 409, WorkflowNotStarted: 503}
 
 
@@ -218,20 +223,51 @@ def get_token(name: Name) -> Token:
     return Token(token=environments.token(name, _caller()))
 
 
+# The workload of a series (what a model is asked to do); the defaults are the harness's
+BatchSize = Annotated[int, Query(alias="batchSize", ge=1, le=10**12)]
+SequenceLength = Annotated[int, Query(alias="sequenceLength", ge=1, le=10**12)]
+Dtype = Annotated[str, Query(min_length=1, max_length=200)]
+Parallelism = Annotated[int, Query(ge=1, le=10**12, description="NeuronCores per model copy")]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, max_length=128)]
+
+
 @app.get("/benchmarks", responses={200: {"description": "a page of runs"}, **_errors()})
 def benchmark_history(
     model: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     instance_type: Annotated[str | None, Query(alias="instanceType", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
                                                max_length=64)] = None,
     backend: Annotated[Backend | None, Query()] = None,
+    batch_size: BatchSize = 1, sequence_length: SequenceLength = 128, dtype: Dtype = "float32",
+    parallelism: Parallelism = 1, scenario: Annotated[Scenario, Query()] = "latency",
     environment: Annotated[str | None, Query(pattern=ENVIRONMENT_NAME_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=4096)] = None,
 ) -> BenchmarkPage:
-    """Benchmark history, newest first: one series (model, instanceType and backend), an environment, or all."""
+    """Benchmark history, newest first: one series (model, instanceType and backend, with the workload: batchSize,
+    sequenceLength, dtype, parallelism, scenario, each defaulting to the harness's), a model, an environment, or
+    all."""
+    workload = Workload(batch_size=batch_size, sequence_length=sequence_length, dtype=dtype,
+                        parallelism=parallelism, scenario=scenario)
     items, token = environments.history(model=model, instance_type=instance_type, backend=backend,
-                                        environment=environment, limit=limit, next_token=next_token)
+                                        environment=environment, limit=limit, workload=workload,
+                                        next_token=next_token)
     return BenchmarkPage(benchmarks=items, next_token=token)
+
+
+@app.get("/benchmarks/runs/<run_id>", responses={200: {"description": "the run"}, **_errors(404)})
+def benchmark_run(run_id: RunId) -> dict[str, Any]:
+    """One stored run by its run id, as the history keeps it (histograms included)."""
+    return history.run(run_id)
+
+
+@app.get("/benchmarks/runs/<run_id>/compare",
+         responses={200: {"description": "the other run against this one"}, **_errors(404)})
+def compare_runs(run_id: RunId, to: Annotated[str, Query(pattern=RUN_ID_PATTERN, max_length=128,
+                                                         description="the other run's id")]) -> RunComparison:
+    """Run `to` against this run, per configuration both measured: throughput, p50 and p99 with their ratio (to /
+    this), a Mann-Whitney verdict on the two latency distributions, and what differs in where they ran. One
+    document (a run has at most 65 configurations): not paged."""
+    return RunComparison.model_validate(history.compare_runs(run_id, to))
 
 
 @app.post("/benchmarks", responses={201: {"description": "recorded, with its verdict and the changes it confirms"},
@@ -247,11 +283,22 @@ def import_benchmark(run: Annotated[BenchmarkResult, Body()]) -> Response[Import
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@app.get("/benchmarks/compare", responses={200: {"description": "the model on each configuration"}, **_errors()})
-def compare_instance_types(model: Annotated[str, Query(min_length=1, max_length=200)]) -> Comparison:
-    """A model on every instance type, backend and scenario it ran on, cheapest per million inferences first: each
-    configuration's current level (the medians since its last confirmed change), spread and number of runs."""
-    return Comparison(model=model, configurations=history.comparison(model))
+@app.get("/benchmarks/compare", responses={200: {"description": "the model on each instance type"}, **_errors()})
+def compare_instance_types(
+    model: Annotated[str, Query(min_length=1, max_length=200)],
+    batch_size: BatchSize = 1, sequence_length: SequenceLength = 128, dtype: Dtype = "float32",
+    parallelism: Parallelism = 1, scenario: Annotated[Scenario, Query()] = "latency",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=4096)] = None,
+) -> Comparison:
+    """A model doing one workload (batchSize, sequenceLength, dtype, parallelism, scenario; the harness's defaults
+    fill what is not named) on every instance type and backend it ran on, cheapest per million inferences first:
+    each one's current level (the medians since its last confirmed change), spread and number of runs. Pages
+    follow instance-type order; one page holds them all unless more than `limit` ran it."""
+    workload = Workload(batch_size=batch_size, sequence_length=sequence_length, dtype=dtype,
+                        parallelism=parallelism, scenario=scenario)
+    items, token = history.comparison(model, workload, limit, next_token)
+    return Comparison(model=model, workload=workload, configurations=items, next_token=token)
 
 
 @app.get("/benchmarks/regressions", responses={200: {"description": "a page of confirmed regressions"}, **_errors()})

@@ -73,6 +73,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/history_access.py
+	$(BIN)/python bench/plots.py
 
 # the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
 docs: $(VENV)/.installed

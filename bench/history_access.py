@@ -1,8 +1,9 @@
 """Benchmark history's access paths at 100k runs (issue 13): every listing is a Query that reads only what it
 returns (ScannedCount = Count), measured on the emulation with the template's own table and indexes.
 
-Loads RUNS runs (models x instance types x environments, plus their confirmed regressions) into moto, then
-times a page of each listing through the store the API uses (BenchmarkStore), recording what its Query read.
+Loads RUNS runs (models x instance types x environments, with their run-id pointers and confirmed regressions)
+into moto, then times a page of each listing through the store the API uses (BenchmarkStore), recording what its
+Query read.
 The latency is moto's, in-process: it scans its own index in Python, so it shows how the emulation scales, not
 DynamoDB's latency; ScannedCount against Count is the figure that transfers. For contrast, one model on one
 instance type as it was listed before (a FilterExpression over the index of every run) is measured too.
@@ -28,8 +29,10 @@ for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
 import boto3  # noqa: E402
 from boto3.dynamodb.conditions import Attr, Key  # noqa: E402
 from moto import mock_aws  # noqa: E402
+from neuronlab_core.benchmark import Workload  # noqa: E402
 
 RUNS = 100_000
+WORKLOAD = Workload()  # the harness's defaults: batch 1, sequence 128, float32, 1 core per copy, latency
 PAGE = 50
 MODELS = [f"model-{i:02d}" for i in range(40)]
 TYPES = ["inf2.xlarge", "inf2.8xlarge", "inf2.24xlarge", "inf2.48xlarge", "trn1.2xlarge"]
@@ -42,14 +45,18 @@ def load(table: object) -> None:
         for i in range(RUNS):
             model, instance_type = MODELS[i % len(MODELS)], TYPES[(i // len(MODELS)) % len(TYPES)]
             run_key = f"{(start + timedelta(minutes=5 * i)).isoformat()}#r{i:06d}"
-            batch.put_item(Item={"series": f"{model}#{instance_type}#neuron", "runKey": run_key, "kind": "benchmark",
+            series = f"{model}#{instance_type}#neuron#{WORKLOAD.key}"
+            batch.put_item(Item={"series": series, "runKey": run_key, "kind": "benchmark", "run_id": f"r{i:06d}",
                                  "model": model, "instance_type": instance_type, "backend": "neuron",
                                  "environment": ENVIRONMENTS[i % len(ENVIRONMENTS)], "throughput": 1000 + i % 97})
+            # its run-id pointer (BenchmarkStore.put writes both in one transaction)
+            batch.put_item(Item={"series": f"#run#r{i:06d}", "runKey": "run", "kind": "run",
+                                 "target": {"series": series, "runKey": run_key}})
             if i < len(MODELS) * len(TYPES):  # each model's comparison item per instance type
-                batch.put_item(Item={"series": f"#compare#{model}", "runKey": f"{instance_type}#neuron#latency",
+                batch.put_item(Item={"series": f"#compare#{model}#{WORKLOAD.key}", "runKey": f"{instance_type}#neuron",
                                      "kind": "comparison", "runs": 20, "throughput": 1000, "compared": {
                                          "model": model, "instance_type": instance_type, "backend": "neuron",
-                                         "scenario": "latency"}})
+                                         "workload": WORKLOAD.model_dump()}})
             if i % 500 == 0:  # a confirmed regression now and then
                 batch.put_item(Item={"series": "#regressions", "runKey": f"{run_key}#throughput", "kind": "regression",
                                      "firstRun": run_key, "measure": "throughput"})
@@ -94,18 +101,26 @@ def main() -> None:
         table = aws.table(names["BENCHMARKS_TABLE"])  # the table object the store queries
         listings = {
             "series (last runs of one model x instance type x backend)": measured(
-                table, lambda: store.query(series="model-07#inf2.xlarge#neuron", limit=PAGE)),
+                table, lambda: store.query(series=f"model-07#inf2.xlarge#neuron#{WORKLOAD.key}", limit=PAGE)),
             "environment": measured(table, lambda: store.query(environment="env-042", limit=PAGE)),
             "model": measured(table, lambda: store.query(model="model-07", limit=PAGE)),
             "every run": measured(table, lambda: store.query(limit=PAGE)),
             "regressions, last 30 days": measured(table, lambda: store.regressions(last_month, limit=PAGE)),
-            "a model across instance types": measured(table, lambda: (store.comparison("model-07"), None)),
+            "a model across instance types": measured(table, lambda: store.comparison("model-07", WORKLOAD.key)),
         }
+        lookups = []
+        for i in range(5):
+            began = time.perf_counter()
+            found = store.run(f"r{(i * 19_997) % RUNS:06d}")
+            lookups.append(time.perf_counter() - began)
+            assert found is not None
+        by_id_ms = round(statistics.median(lookups) * 1000, 1)
         # before: one model on one instance type by a FilterExpression over the index of every run
         before = measured(table, lambda: ([], table.query(
             IndexName="byKind", KeyConditionExpression=Key("kind").eq("benchmark"), ScanIndexForward=False,
             FilterExpression=Attr("model").eq("model-07") & Attr("instance_type").eq("inf2.xlarge"), Limit=PAGE)))
     results = {"runs": RUNS, "page": PAGE, "load_s": round(loaded_s, 1), "listings": listings,
+               "a run by its id (two GetItem), ms median": by_id_ms,
                "before_model_and_type_by_filter": before,
                "all_listings_read_only_what_they_return": all(v["count"] == v["scanned"] for v in listings.values())}
     out = ROOT / "bench-results" / "history_access.json"

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import requests
 import typer
@@ -15,14 +16,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from neuronlab import local
+from neuronlab import local, plots
 from neuronlab.client import ApiError, Target, resolve
 from neuronlab.workflow import wait_for_execution
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 local_app = typer.Typer(help="LocalCloud: the whole app on this machine, no AWS account.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
-history_app = typer.Typer(help="Benchmark history: list it, list its regressions, import a result.")
+history_app = typer.Typer(help="Benchmark history: list it, plot it, list its regressions, import a result.")
 app.add_typer(history_app, name="history")
 # no emoji codes: ARNs contain ":secret:"
 out = Console(soft_wrap=True, emoji=False)
@@ -326,50 +327,101 @@ def _history_table(items: list[dict[str, Any]], wide: bool) -> Table:
     return table
 
 
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Also draw it: FILE.png, or FILE.html (the picture "
+                                                               "and its numbers)")]
+
+
+def _pages(target: Target, path: str, params: dict[str, str], key: str, wanted: int) -> list[dict[str, Any]]:
+    """Up to `wanted` items of a paged listing, following nextToken (the API pages by at most 100)."""
+    items: list[dict[str, Any]] = []
+    token = None
+    while len(items) < wanted:
+        page = _api(target, "GET", path, params={**params, "limit": str(min(100, wanted - len(items))),
+                                                   **({"nextToken": token} if token else {})})
+        items += page[key]
+        token = page.get("nextToken")
+        if not token:
+            break
+    return items
+
+
 @history_app.callback(invoke_without_command=True)
 def history(
     context: typer.Context,
     model: Annotated[str | None, typer.Option()] = None,
     instance_type: Annotated[str | None, typer.Option()] = None,
     backend: Annotated[str | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="The series' workload [1]")] = None,
+    sequence_length: Annotated[int | None, typer.Option(min=1, help="The series' workload [128]")] = None,
+    dtype: Annotated[str | None, typer.Option(help="The series' workload [float32]")] = None,
+    parallelism: Annotated[int | None, typer.Option(min=1, help="NeuronCores per model copy [1]")] = None,
+    scenario: Annotated[str | None, typer.Option(help="latency, throughput or all [latency]")] = None,
     environment: Annotated[str | None, typer.Option()] = None,
     regressions: Annotated[bool, typer.Option("--regressions", help="Only confirmed regressions")] = False,
     by: Annotated[str | None, typer.Option("--by", help="With --model: instance-type, to compare where it runs "
                                                           "best for the money")] = None,
     since: Annotated[str, typer.Option(help="With --regressions: how far back, days (30d) or hours (12h)")] = "30d",
-    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     wide: Annotated[bool, typer.Option("--wide", help="Add environment, cost per million and run id")] = False,
+    plot: PlotOpt = None,
     use_local: LocalOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Benchmark history, newest first: one series (--model, --instance-type and --backend), a model, an
-    environment, or every run; --regressions lists the confirmed regressions instead."""
+    """Benchmark history, newest first: one series (--model, --instance-type and --backend, and its workload), a
+    model, an environment, or every run; --regressions lists the confirmed regressions instead. --plot draws a
+    series' trend, or with --by instance-type p99 against cost."""
     if context.invoked_subcommand:
         return
+    series = bool(model and instance_type and backend)
+    if plot is not None:
+        if not (series or by) or regressions:
+            _fail("--plot: draws one series (--model, --instance-type and --backend) or --model M --by "
+                  "instance-type", 2)
+        _check_plot(plot)
+    workload = {k: str(v) for k, v in {"batchSize": batch_size, "sequenceLength": sequence_length, "dtype": dtype,
+                                       "parallelism": parallelism, "scenario": scenario}.items() if v is not None}
+    target = _target(use_local)
     if by is not None:
         if by != "instance-type" or not model:
             _fail("--by: only instance-type, with --model (for example: --model bert-base --by instance-type)", 2)
-        compared = _api(_target(use_local), "GET", "/benchmarks/compare", params={"model": model})
+        params = {"model": model, **workload, "limit": "100"}
+        compared = _api(target, "GET", "/benchmarks/compare", params=params)
+        while compared.get("nextToken"):  # over 100 instance types x backends
+            page = _api(target, "GET", "/benchmarks/compare", params={**params, "nextToken": compared["nextToken"]})
+            compared.update(configurations=compared["configurations"] + page["configurations"],
+                            nextToken=page.get("nextToken"))
+        if plot is not None:
+            err.print(f"plot written: {plots.instance_types(compared, plot)}")
         if as_json:
             _print_json(compared)
         else:
             out.print(_comparison_table(compared))
         return
     if regressions:
-        found = _api(_target(use_local), "GET", "/benchmarks/regressions",
-                     params={"since": since, "limit": str(limit)})["regressions"]
+        found = _pages(target, "/benchmarks/regressions", {"since": since}, "regressions", limit)
         if as_json:
             _print_json(found)
         else:
             out.print(_regressions_table(found, since))
         return
     params = {k: v for k, v in {"model": model, "instanceType": instance_type, "backend": backend,
-                                "environment": environment, "limit": str(limit)}.items() if v}
-    items = _api(_target(use_local), "GET", "/benchmarks", params=params)["benchmarks"]
+                                "environment": environment, **workload}.items() if v}
+    items = _pages(target, "/benchmarks", params, "benchmarks", limit)
+    if plot is not None:
+        if not items:
+            _fail("--plot: no runs in this series yet", 1)
+        err.print(f"plot written: {plots.trend(items, plot)}")
     if as_json:
         _print_json(items)
         return
     out.print(_history_table(items, wide))
+
+
+def _check_plot(path: Path) -> None:
+    try:
+        plots.check_target(path)
+    except ValueError as error:
+        _fail(str(error), 2)
 
 
 @history_app.command("import")
@@ -393,18 +445,62 @@ def history_import(
 
 
 def _comparison_table(compared: dict[str, Any]) -> Table | str:
-    """One row per instance type x backend x scenario, cheapest per million first (as the API sorts them)."""
+    """One row per instance type x backend, cheapest per million first (as the API sorts them)."""
     rows = compared["configurations"]
+    workload = compared["workload"]
+    doing = (f"batch {workload['batch_size']}, sequence {workload['sequence_length']}, {workload['dtype']}, "
+             f"{workload['parallelism']} core(s) per copy, {workload['scenario']}")
     if not rows:
-        return f"no runs of {escape(compared['model'])} yet"
-    table = Table("instance type", "backend", "scenario", "runs", "/s", "±", "p50 ms", "p99 ms", "$/1M",
-                  title=escape(compared["model"]))
+        return f"no runs of {escape(compared['model'])} ({doing}) yet"
+    table = Table("instance type", "backend", "runs", "/s", "±", "p50 ms", "p99 ms", "$/1M",
+                  title=f"{escape(compared['model'])}: {doing}")
     for row in rows:
         cost = row.get("cost_per_million_usd")
-        table.add_row(row["instance_type"], row["backend"], row["scenario"], str(row["runs"]),
+        table.add_row(row["instance_type"], row["backend"], str(row["runs"]),
                       f"{row['throughput']:.1f}", f"{row['throughputSpread']:.0%}", f"{row['p50_ms']:.1f}",
                       f"{row['p99_ms']:.1f}", f"{cost:.3f}" if cost is not None else "- (CPU)")
     return table
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="the baseline run's id (history --wide shows them)")],
+    run_b: Annotated[str, typer.Argument(help="the run to judge against it")],
+    plot: PlotOpt = None,
+    use_local: LocalOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """RUN_B against RUN_A, per configuration both measured: throughput and latency ratios, whether the latency
+    distributions differ (Mann-Whitney on every latency), and what differs in where and with what they ran."""
+    if plot is not None:
+        _check_plot(plot)
+    target = _target(use_local)
+    compared = _api(target, "GET", f"/benchmarks/runs/{quote(run_a, safe='')}/compare", params={"to": run_b})
+    if plot is not None:
+        runs = [_api(target, "GET", f"/benchmarks/runs/{quote(r, safe='')}") for r in (run_a, run_b)]
+        err.print(f"plot written: {plots.runs(runs[0], runs[1], compared, plot)}")
+    if as_json:
+        _print_json(compared)
+        return
+    table = Table("configuration", "/s", "×", "p50 ms", "p99 ms", "latency",
+                  title=f"{escape(run_b)} against {escape(run_a)}",
+                  caption="a → b; ×: b / a; latency: Mann-Whitney on every latency (p < 0.01 and median ≥ 5 %)")
+    for row in compared["configurations"]:
+        test = row["latency"]
+        verdict = (f"{test['verdict']} ({test['p50Change']:+.1%}, p={test['pValue']:.1g})" if "pValue" in test
+                   else test["verdict"])
+        ratio = row["throughput"][2]
+        table.add_row(row["configuration"], f"{row['throughput'][0]:.1f} → {row['throughput'][1]:.1f}",
+                      f"{ratio:.3f}" if ratio is not None else "-",
+                      f"{row['p50'][0]:.2f} → {row['p50'][1]:.2f}", f"{row['p99'][0]:.2f} → {row['p99'][1]:.2f}",
+                      verdict)
+    out.print(table)
+    if not compared["sameSeries"]:
+        out.print("[yellow]the runs are of different series: their workloads or machines differ[/yellow]")
+    for name, (before, after) in compared["differences"].items():
+        out.print(f"  {escape(name)}: {escape(str(before))} → {escape(str(after))}")
+    if not compared["differences"]:
+        out.print("  no difference in versions, image, AMI, zone or compiler arguments")
 
 
 def _regressions_table(items: list[dict[str, Any]], since: str) -> Table | str:

@@ -113,16 +113,19 @@ def test_history_import_sends_the_file_and_says_where_it_went(monkeypatch: pytes
 
 
 def test_history_by_instance_type_shows_the_comparison_cheapest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    compared = {"model": "bert-base", "configurations": [
-        {"instance_type": "inf2.8xlarge", "backend": "neuron", "scenario": "latency", "runs": 4, "throughput": 4000.0,
+    compared = {"model": "bert-base", "workload": {"batch_size": 4, "sequence_length": 128, "dtype": "float32",
+                                                   "parallelism": 1, "scenario": "latency"}, "configurations": [
+        {"instance_type": "inf2.8xlarge", "backend": "neuron", "runs": 4, "throughput": 4000.0,
          "throughputSpread": 0.021, "p50_ms": 0.91, "p99_ms": 1.4, "cost_per_million_usd": 0.137},
-        {"instance_type": "inf2.xlarge", "backend": "cpu", "scenario": "latency", "runs": 1, "throughput": 50.0,
+        {"instance_type": "inf2.xlarge", "backend": "cpu", "runs": 1, "throughput": 50.0,
          "throughputSpread": 0.0, "p50_ms": 20.0, "p99_ms": 25.0, "cost_per_million_usd": None}]}
     monkeypatch.setattr(cli, "_target", lambda use_local: None)
     monkeypatch.setattr(cli, "_api", lambda *args, **kwargs: compared)
     monkeypatch.setattr(cli, "out", Console(width=100, emoji=False, record=True))
     assert CliRunner().invoke(cli.app, ["history", "--model", "bert-base", "--by", "instance-type"]).exit_code == 0
-    lines = cli.out.export_text().splitlines()
+    text = cli.out.export_text()
+    assert "bert-base: batch 4, sequence 128, float32, 1 core(s) per copy, latency" in text  # the workload compared
+    lines = text.splitlines()
     first = next(i for i, line in enumerate(lines) if "inf2.8xlarge" in line)
     assert all(v in lines[first] for v in ("neuron", "4000.0", "2%", "0.9", "1.4", "0.137"))
     assert "- (CPU)" in lines[first + 1]

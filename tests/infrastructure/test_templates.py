@@ -171,6 +171,9 @@ def test_parent_template_uses_the_getatt_form_moto_reads() -> None:
     assert "!GetAtt" not in (ROOT / "nested" / "environment.yml").read_text()
 
 
+CODE_SIZE_UNZIPPED = 250 * 1024 * 1024
+
+
 @pytest.mark.slow
 def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
     if not (PY313 / "python3.13").exists():
@@ -185,7 +188,16 @@ def test_sam_build_for_python313(sam: Path, tmp_path: Path) -> None:
     assert list((asset / "pydantic_core").glob("*cpython-313-x86_64-linux-gnu.so"))
     assert (asset / "aws_lambda_powertools").is_dir()
     assert not (asset / "scipy").exists()  # change detection's science stack is StoreMetrics' layer alone
-    assert list((tmp_path / "build" / "AnalysisLayer" / "python" / "scipy").glob("**/*cpython-313-x86_64-linux-gnu.so"))
+    layer = tmp_path / "build" / "AnalysisLayer"
+    assert list((layer / "python" / "scipy").glob("**/*cpython-313-x86_64-linux-gnu.so"))
+    assert list((layer / "python").glob("pyhdrh*cpython-313-x86_64-linux-gnu.so"))  # hdrhistogram's C part
+    # A function and its layers extracted: at most 250 MB (Lambda developer guide, quotas, "Deployment package
+    # (.zip file archive) size": 250 MB unzipped, including layers; AccountLimit.CodeSizeUnzipped); LocalCloud
+    # does not check it
+    for function in ("ApiFunction", "StoreMetricsFunction"):
+        size = sum(f.stat().st_size for folder in (tmp_path / "build" / function, layer)
+                   for f in folder.rglob("*") if f.is_file())
+        assert size < CODE_SIZE_UNZIPPED, (function, size)
 
 
 def test_the_benchmark_step_is_never_retried() -> None:

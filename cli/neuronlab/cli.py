@@ -386,10 +386,11 @@ def history(
             _fail("--by: only instance-type, with --model (for example: --model bert-base --by instance-type)", 2)
         params = {"model": model, **workload, "limit": "100"}
         compared = _api(target, "GET", "/benchmarks/compare", params=params)
-        while compared.get("nextToken"):  # over 100 instance types x backends
-            page = _api(target, "GET", "/benchmarks/compare", params={**params, "nextToken": compared["nextToken"]})
-            compared.update(configurations=compared["configurations"] + page["configurations"],
-                            nextToken=page.get("nextToken"))
+        if compared.get("nextToken"):  # over 100 instance types x backends: each page is sorted, merge them
+            rows = compared["configurations"] + _pages(target, "/benchmarks/compare", {
+                **params, "nextToken": compared.pop("nextToken")}, "configurations", 10_000)
+            compared["configurations"] = sorted(rows, key=lambda r: (r.get("cost_per_million_usd") is None,
+                                                                     r.get("cost_per_million_usd") or 0))
         if plot is not None:
             err.print(f"plot written: {plots.instance_types(compared, plot)}")
         if as_json:

@@ -177,6 +177,11 @@ def _distribution(histogram: str) -> tuple[list[float], list[float]]:
     return values, fractions
 
 
+def _configurations(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A run's configurations by the names `compare` gives them: "headline", "MxT" per sweep point."""
+    return {"headline": run, **{f"{p['models']}x{p['threads']}": p for p in run.get("sweep") or []}}
+
+
 def runs(base: dict[str, Any], other: dict[str, Any], compared: dict[str, Any], path: Path) -> Path:
     """Two runs' latency distributions per configuration both measured (from their histograms), with the verdict
     of the Mann-Whitney test in each panel's title."""

@@ -164,13 +164,6 @@ class BenchmarkResult(BaseModel):
         backend."""
         return series_key(self.model, self.instance_type, self.backend, self.workload)
 
-    @property
-    def configurations(self) -> dict[str, tuple[float, Latency, str | None]]:
-        """Every configuration measured, by name ("headline", "2x4" for 2 models x 4 threads): throughput,
-        latency percentiles and histogram."""
-        return {"headline": (self.throughput, self.latency_ms, self.histogram),
-                **{f"{p.models}x{p.threads}": (p.throughput, p.latency_ms, p.histogram) for p in self.sweep}}
-
 
 def series_key(model: str, instance_type: str, backend: str, workload: Workload) -> str:
     """A series' partition key."""

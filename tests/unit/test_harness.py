@@ -304,3 +304,27 @@ def test_a_result_too_large_for_step_functions_drops_its_slowest_histograms_firs
     assert len(result.model_dump_json()) <= cli.RESULT_BUDGET
     kept = [p.models for p in result.sweep if p.histogram]
     assert result.histogram and kept and min(kept) > max(p.models for p in result.sweep if not p.histogram)
+
+
+def test_the_neuron_fingerprint_names_what_it_can_read_and_leaves_out_the_rest(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    import importlib.metadata
+    import subprocess
+
+    installed = {"torch-neuronx": "2.9.0.2.11", "neuronx-cc": "2.21.18209"}
+
+    def version(package: str) -> str:
+        if package not in installed:
+            raise importlib.metadata.PackageNotFoundError(package)
+        return installed[package]
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "2.29.41.0-aaa\n", ""))
+    driver = tmp_path / "version"
+    driver.write_text("2.25.4.0\n")
+    monkeypatch.setattr(cli, "DRIVER_VERSION", driver)
+    assert cli._neuron_versions() == {**installed, "neuron-runtime": "2.29.41.0-aaa", "neuron-driver": "2.25.4.0"}
+    # no dpkg, no driver loaded: those are left out, not guessed
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("dpkg-query")))
+    monkeypatch.setattr(cli, "DRIVER_VERSION", tmp_path / "absent")
+    assert cli._neuron_versions() == installed

@@ -479,7 +479,7 @@ def compare(
     compared = _api(target, "GET", f"/benchmarks/runs/{quote(run_a, safe='')}/compare", params={"to": run_b})
     if plot is not None:
         runs = [_api(target, "GET", f"/benchmarks/runs/{quote(r, safe='')}") for r in (run_a, run_b)]
-        err.print(f"plot written: {plots.runs(runs[0], runs[1], compared, plot)}")
+        err.print(f"plot written: {plots.two_runs(runs[0], runs[1], compared, plot)}")
     if as_json:
         _print_json(compared)
         return

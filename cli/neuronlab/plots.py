@@ -182,7 +182,7 @@ def _configurations(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"headline": run, **{f"{p['models']}x{p['threads']}": p for p in run.get("sweep") or []}}
 
 
-def runs(base: dict[str, Any], other: dict[str, Any], compared: dict[str, Any], path: Path) -> Path:
+def two_runs(base: dict[str, Any], other: dict[str, Any], compared: dict[str, Any], path: Path) -> Path:
     """Two runs' latency distributions per configuration both measured (from their histograms), with the verdict
     of the Mann-Whitney test in each panel's title."""
     plt = _pyplot()

@@ -14,13 +14,13 @@ Writes bench-results/cold_start.json and prints one line per handler."""
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+from results import write
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,9 +116,7 @@ def measure_lambda_runtime() -> dict[str, dict[str, float]] | None:
 def main() -> None:
     results = {"rounds": ROUNDS, "tracing_on": measure(True), "tracing_off": measure(False),
                "lambda_python313": measure_lambda_runtime()}
-    out = ROOT / "bench-results" / "cold_start.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write("cold_start", results)
     for mode in ("tracing_on", "tracing_off", "lambda_python313"):
         for module, numbers in (results[mode] or {}).items():
             print(f"{mode:16} {module:42} {numbers['median_s'] * 1000:7.1f} ms  {numbers['ratio']:.2f}x boto3")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+from results import write
 
 ROOT = Path(__file__).resolve().parents[1]
 NEURONLAB = Path(sys.executable).parent / "neuronlab"
@@ -53,9 +54,7 @@ def main() -> None:
         "benchmark": {k: bench.get(k) for k in ("model", "backend", "inferences", "throughput")}
         | {"p50_ms": (bench.get("latency_ms") or {}).get("p50")},
     }
-    out = ROOT / "bench-results" / "demo.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write("demo", results)
     print(json.dumps(results, indent=2))
 
 

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from results import write
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "functions"))
 
@@ -57,9 +59,7 @@ def main() -> None:
         "drift_0.5pct_per_run_over_40_runs": {"found": drift},
         "seconds": round(time.perf_counter() - began, 1),
     }
-    out = ROOT / "bench-results" / "detection.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write("detection", results)
     print(json.dumps(results, indent=2))
     print(f"-> {out}")
 

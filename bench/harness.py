@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from results import write
 
 from neuronbench import backends, models, runner, scenarios
 
@@ -98,9 +99,7 @@ def main() -> None:
                                 "best_throughput_over_original": best["throughput"] / seed["throughput"],
                                 "latency_p50_original_over_neuronbench": seed["p50_ms"] / latency["p50_ms"]}
     print("bert_base_cpu", json.dumps(results["bert_base_cpu"]), flush=True)
-    out = ROOT / "bench-results" / "harness.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write("harness", results)
 
 
 if __name__ == "__main__":

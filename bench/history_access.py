@@ -20,6 +20,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from results import write
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -123,9 +125,7 @@ def main() -> None:
                "a run by its id (two GetItem), ms median": by_id_ms,
                "before_model_and_type_by_filter": before,
                "all_listings_read_only_what_they_return": all(v["count"] == v["scanned"] for v in listings.values())}
-    out = ROOT / "bench-results" / "history_access.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    out = write("history_access", results)
     print(json.dumps(results, indent=2))
     print(f"-> {out}")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from results import write
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "local"), str(ROOT / "functions"), str(ROOT)]
@@ -78,9 +79,7 @@ def main() -> None:
                      for kind, rs in runs.items()},
         "each_s": runs,
     }
-    out = ROOT / "bench-results" / "start_times.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write("start_times", results)
     print(json.dumps(results["median_s"], indent=2))
 
 

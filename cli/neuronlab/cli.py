@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import requests
 import typer
+from neuronlab_core import instance_types
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -389,8 +390,7 @@ def history(
         if compared.get("nextToken"):  # over 100 instance types x backends: each page is sorted, merge them
             rows = compared["configurations"] + _pages(target, "/benchmarks/compare", {
                 **params, "nextToken": compared.pop("nextToken")}, "configurations", 10_000)
-            compared["configurations"] = sorted(rows, key=lambda r: (r.get("cost_per_million_usd") is None,
-                                                                     r.get("cost_per_million_usd") or 0))
+            compared["configurations"] = instance_types.cheapest_first(rows)
         if plot is not None:
             err.print(f"plot written: {plots.instance_types(compared, plot)}")
         if as_json:

@@ -115,9 +115,7 @@ def _hourly_price(args: argparse.Namespace, backend: str) -> float | None:
     inf2) did not measure what the accelerator costs per inference. --hourly-price prices any run."""
     if args.hourly_price is not None:
         return args.hourly_price
-    if backend != "cpu" and args.instance_type in instance_types.supported():
-        return instance_types.lookup(args.instance_type).hourly_usd()
-    return None
+    return instance_types.accelerator_hourly_usd(args.instance_type, backend)
 
 
 def within_budget(result: BenchmarkResult, budget: int = RESULT_BUDGET) -> BenchmarkResult:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 
 class UnsupportedInstanceType(ValueError):
@@ -67,6 +69,20 @@ def lookup(name: str) -> InstanceType:
         raise UnsupportedInstanceType(f"instanceType: {name!r} is not one of {', '.join(supported())}")
     return InstanceType(name=name, prices=spec["hourly_usd"],
                         **{k: v for k, v in spec.items() if k != "hourly_usd"})
+
+
+def accelerator_hourly_usd(instance_type: str, backend: str) -> float | None:
+    """The hourly price a run is priced at: its instance type's, for a run on the accelerator only. A CPU run
+    (LocalCloud's, or --backend cpu on inf2) did not measure what the accelerator costs per inference; a type
+    outside the table has no price here."""
+    if backend == "cpu" or instance_type not in supported():
+        return None
+    return lookup(instance_type).hourly_usd()
+
+
+def cheapest_first(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with a `cost_per_million_usd`, cheapest first; unpriced ones (None or absent) last."""
+    return sorted(rows, key=lambda r: (r.get("cost_per_million_usd") is None, r.get("cost_per_million_usd") or 0))
 
 
 def cost_per_million(hourly_usd: float, throughput: float) -> float | None:

@@ -208,12 +208,10 @@ def token(name: str, caller: str) -> str:
 
 
 def history(model: str | None, instance_type: str | None, backend: str | None, environment: str | None,
-            limit: int, workload: Workload | None = None,
-            next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+            limit: int, workload: Workload, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One listing, each a Query that reads only what it returns: a series (model, instanceType and backend, and
     the workload: the harness's defaults where not named), a model, an environment, or every run."""
     store = BenchmarkStore(settings().benchmarks_table)
-    workload = workload or Workload()
     named = workload != Workload()  # a workload other than the defaults narrows a series only
     if environment:
         if model or instance_type or backend or named:

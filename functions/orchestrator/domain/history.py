@@ -59,11 +59,8 @@ def record(run: BenchmarkResult, only_new: bool = False, **annotations: Any) -> 
 
 
 def _price(run: BenchmarkResult, throughput: float) -> float | None:
-    """USD per million inferences at `throughput` on the run's instance type; none for a CPU run (LocalCloud's is
-    not priced as the accelerator of the instance type it is labelled with) or a type outside the table."""
-    if run.backend == "cpu" or run.instance_type not in instance_types.supported():
-        return None
-    hourly = instance_types.lookup(run.instance_type).hourly_usd()
+    """USD per million inferences at `throughput` on the run's instance type (none for a CPU run)."""
+    hourly = instance_types.accelerator_hourly_usd(run.instance_type, run.backend)
     return None if hourly is None else cost_per_million(hourly, throughput)
 
 
@@ -92,8 +89,7 @@ def comparison(model: str, workload: Workload, limit: int = 50,
     """`model` doing `workload` on every instance type and backend it ran on: a page in instance-type order,
     cheapest per million inferences first within it (one page holds them all unless over `limit` types ran it)."""
     items, token = BenchmarkStore(settings().benchmarks_table).comparison(model, workload.key, limit, next_token)
-    items = [{"cost_per_million_usd": None, **i} for i in items]
-    return sorted(items, key=lambda i: (i["cost_per_million_usd"] is None, i["cost_per_million_usd"] or 0)), token
+    return instance_types.cheapest_first({"cost_per_million_usd": None, **i} for i in items), token
 
 
 def import_run(run: BenchmarkResult, size: int, caller: str, may_use_environment: Any) -> Stored:

@@ -40,7 +40,6 @@ from orchestrator.domain import environments, history, lifecycle
 from orchestrator.domain.transitions import WHAT_NEXT
 from orchestrator.errors import (
     AlreadyRecorded,
-    BenchmarkFailed,
     EnvironmentConflict,
     EnvironmentNotFound,
     InvalidRequest,
@@ -135,9 +134,9 @@ def _invalid_input(error: RequestValidationError) -> Response:
 
 
 # Each named failure's status; the message already names the field, the limit or the owner.
-_STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, BenchmarkFailed: 400,
-                                       LimitExceeded: 403, NotOwner: 403, EnvironmentNotFound: 404, RunNotFound: 404,
-                                       AlreadyRecorded: 409, WorkflowNotStarted: 503}
+_STATUS: dict[type[Exception], int] = {InvalidRequest: 400, UnsupportedInstanceType: 400, LimitExceeded: 403,
+                                       NotOwner: 403, EnvironmentNotFound: 404, RunNotFound: 404, AlreadyRecorded: 409,
+                                       WorkflowNotStarted: 503}
 
 
 @app.exception_handler(list(_STATUS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -32,6 +33,21 @@ def create_tables_from_template() -> dict[str, str]:
 
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
+
+
+@functools.cache
+def _allow_list_template() -> str:
+    from samtranslator.yaml_helper import yaml_parse
+
+    from localcloud.deploy import ROOT
+
+    resources = yaml_parse((ROOT / "nested" / "notebook.yml").read_text())["Resources"]
+    return str(resources["AllowList"]["Properties"]["FunctionCode"]["Fn::Sub"][0])
+
+
+def allow_list_code(environment: str, cidrs: list[str]) -> str:
+    """The code of an environment's CloudFront function (nested/notebook.yml, AllowList) as its stack deploys it."""
+    return _allow_list_template().replace("${EnvironmentName}", environment).replace("${Cidrs}", ",".join(cidrs))
 
 
 def proxy_event(method: str, path: str, body: Any = None, query: dict[str, str] | None = None,

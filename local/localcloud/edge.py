@@ -5,10 +5,10 @@ The certificate is self-signed and written under the state directory; NeuronLab'
 it through NEURONLAB_NOTEBOOK_CA_FILE (`ca_file`); a browser asks once.
 
 Every request first runs the environment's CloudFront function (the viewer-request allow-list of
-nested/notebook.yml, as deployed in its stack) in an embedded V8 with the viewer's address, as CloudFront
-does: a response it returns (403 for an address off the allow-list) is the answer. A user on this machine
-is 127.0.0.1; LocalCloud's Lambda functions reach the edge from 127.0.0.2 (localcloud.patches), as a
-function outside a VPC reaches CloudFront from an AWS address.
+nested/notebook.yml, as deployed in its stack) with the viewer's address, as CloudFront does, in a Node.js
+worker process (ViewerFunctions): a response it returns (403 for an address off the allow-list) is the
+answer. A user on this machine is 127.0.0.1; LocalCloud's Lambda functions reach the edge from 127.0.0.2
+(localcloud.patches), as a function outside a VPC reaches CloudFront from an AWS address.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import itertools
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +33,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from py_mini_racer import MiniRacer
 from tornado import httpclient, httpserver, netutil, web, websocket
 
 # Hop-by-hop headers are the proxy's own business (RFC 9110 section 7.6.1). Host is not one: CloudFront's
@@ -33,6 +40,8 @@ from tornado import httpclient, httpserver, netutil, web, websocket
 # compares the browser's Origin with it.
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer",
         "content-length"}
+WORKER = Path(__file__).with_name("viewer_functions.js")
+_log = logging.getLogger("localcloud.edge")
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
@@ -59,23 +68,123 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class ViewerFunctions:
-    """CloudFront Functions (cloudfront-js-2.0) run in V8, one context per distinct code."""
+class FunctionError(Exception):
+    """The function could not give an answer: it threw, ran too long, or its worker died."""
 
-    def __init__(self, code_for: Callable[[str], str | None]) -> None:
+
+# What CloudFront answers when a viewer-request function fails ("HTTP 503 status code (function execution
+# error)", https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/http-503-service-unavailable.html).
+FUNCTION_ERROR = {"statusCode": 503, "statusDescription": "The CloudFront function returned an error"}
+
+
+class ViewerFunctions:
+    """CloudFront Functions (cloudfront-js-2.0) run by a Node.js worker process (viewer_functions.js), one V8
+    context per environment, bounded in number and freed when the environment's function is gone. V8 runs
+    outside this process, so however it fails, this process (pytest, `neuronlab local up`) lives on: a dead or
+    stuck worker is a 503 for that request, as CloudFront answers a function error, and the next request
+    starts a new worker."""
+
+    def __init__(self, code_for: Callable[[str], str | None], timeout_s: float = 5.0, max_contexts: int = 64,
+                 function_timeout_ms: int = 1000) -> None:
         self.code_for = code_for
-        self._contexts: dict[str, MiniRacer] = {}
+        self.timeout_s = timeout_s
+        self._arguments = [str(WORKER), str(function_timeout_ms), str(max_contexts)]
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._known: set[str] = set()  # environments whose code the worker may hold
 
     def run(self, environment: str, event: dict[str, Any]) -> dict[str, Any] | None:
         """The function's result for a viewer request: the request to forward, or a response; None: no function."""
         code = self.code_for(environment)
-        if code is None:
-            return None
-        if code not in self._contexts:
-            context = MiniRacer()
-            context.eval(code)
-            self._contexts[code] = context
-        return dict(self._contexts[code].call("handler", event))
+        with self._lock:
+            if code is None:
+                if environment in self._known:  # the environment's function was deleted: free its context
+                    self._known.discard(environment)
+                    self._call_quietly({"forget": environment})
+                return None
+            try:
+                return dict(self._call({"environment": environment, "code": code, "event": event}))
+            except FunctionError as error:
+                _log.warning("edge: the CloudFront function of %s failed (%s): answering 503", environment, error)
+                return dict(FUNCTION_ERROR)
+            finally:
+                self._known.add(environment)
+
+    def contexts(self) -> int:
+        """How many function contexts the worker holds now (0 without a worker)."""
+        with self._lock:
+            return int(self._call({"stats": True})["contexts"]) if self._alive() else 0
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._worker.pid if self._alive() else None  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop_worker()
+
+    def _alive(self) -> bool:
+        return self._worker is not None and self._worker.poll() is None
+
+    def _call_quietly(self, request: dict[str, Any]) -> None:
+        try:
+            if self._alive():
+                self._call(request)
+        except FunctionError as error:
+            _log.warning("edge: the CloudFront function worker failed (%s)", error)
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        if not self._alive():
+            self._start_worker()
+        worker = self._worker
+        assert worker is not None and worker.stdin is not None and worker.stdout is not None
+        request_id = next(self._ids)
+        try:
+            worker.stdin.write(json.dumps({"id": request_id, **request}).encode() + b"\n")
+            worker.stdin.flush()
+            reply = json.loads(self._read_line(worker))
+        except (OSError, ValueError, FunctionError) as error:
+            self._stop_worker()  # whatever state it is in, the next request gets a new one
+            raise FunctionError(str(error) or type(error).__name__) from error
+        if reply.get("id") != request_id:
+            self._stop_worker()
+            raise FunctionError(f"the worker answered request {reply.get('id')} to request {request_id}")
+        if "error" in reply:
+            raise FunctionError(reply["error"])
+        return reply["result"]
+
+    def _read_line(self, worker: subprocess.Popen[bytes]) -> bytes:
+        assert worker.stdout is not None
+        deadline = time.monotonic() + self.timeout_s
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([worker.stdout], [], [], remaining)[0]:
+                raise FunctionError(f"no answer within {self.timeout_s:g} s")
+            chunk = os.read(worker.stdout.fileno(), 65536)
+            if not chunk:
+                raise FunctionError(f"the worker exited ({worker.wait()})")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+    def _start_worker(self) -> None:
+        node = shutil.which("node")
+        if node is None:
+            raise FunctionError("Node.js is needed to run CloudFront functions (apt install nodejs)")
+        self._worker = subprocess.Popen([node, *self._arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._buffer = b""
+        self._known.clear()
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker.wait()
+            for pipe in (self._worker.stdin, self._worker.stdout):
+                if pipe is not None:
+                    pipe.close()
+            self._worker = None
 
 
 def viewer_event(request: Any) -> dict[str, Any]:
@@ -179,8 +288,8 @@ class Edge:
                  viewer_function: Callable[[str], str | None]) -> None:
         self.cert, key = _certificate(state_dir)
         self.ca_file = self.cert  # self-signed: the certificate is its own authority
-        functions = ViewerFunctions(viewer_function)
-        self._application = web.Application([(r"/.*", _Proxy, {"route": route, "functions": functions})],
+        self.functions = ViewerFunctions(viewer_function)
+        self._application = web.Application([(r"/.*", _Proxy, {"route": route, "functions": self.functions})],
                                             websocket_ping_interval=30)
         self._ssl = {"certfile": str(self.cert), "keyfile": str(key)}
         self._sockets = netutil.bind_sockets(0, "127.0.0.1")
@@ -201,3 +310,4 @@ class Edge:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self.functions.close()

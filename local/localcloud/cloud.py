@@ -82,7 +82,8 @@ class LocalCloud:
         self.put_local_image()  # the deployment's default image, so `neuronlab start --local` just works
         self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)
         self.agent.start()
-        self.api = ApiServer(self.function_name("ApiFunction"), self.api_port, region=REGION)
+        self.api = ApiServer(deploy.translate(), "ApiFunction", self.function_name("ApiFunction"), self.api_port,
+                             region=REGION)
         self.api.start()
         return self
 

@@ -15,6 +15,9 @@ moto checks, when its IAM enforcement is on, only the action, and for most servi
   iam:PassedToService).
 
 The policy evaluation: an explicit Deny wins, else some Allow must match action, resource and conditions.
+An action the Service Authorization Reference lists with no resource type (cloudfront:CreateFunction,
+logs:DescribeResourcePolicies, ...) is evaluated against "*", so only a statement whose Resource is "*"
+grants it, as AWS does (aws-cdk issue #33249); cfn-lint ships the reference offline (Policies.json).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import cfnlint
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.iam.exceptions import NotFoundException
 
@@ -144,6 +150,40 @@ RESOURCES: dict[tuple[str, str], Callable[[Params, str, str], str]] = {
 }
 
 
+# ------------------------------------------------------------------ the Service Authorization Reference
+# Actions the reference lists without a resource type that AWS is known to evaluate against a resource anyway,
+# each with its evidence: the one named exception to the "*" rule.
+EVALUATED_ON_A_RESOURCE = {
+    # AWS CDK's grantTaskResponse grants these on the state machine, tested by its author for Lambda callbacks
+    # (aws/aws-cdk PR 8486), and AccessDenied messages name the state machine (NOAA-OWP/hydrovis issue 837):
+    # docs/aws-facts.md, "Task tokens"
+    "states:sendtasksuccess": "the state machine that issued the token",
+    "states:sendtaskfailure": "the state machine that issued the token",
+    "states:sendtaskheartbeat": "the state machine that issued the token",
+}
+
+
+@cache
+def reference() -> dict[str, Any]:
+    """cfn-lint's copy of the Service Authorization Reference: service -> Actions -> action -> Resources."""
+    return dict(json.loads((Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json")
+                           .read_text()))
+
+
+def resource_types(action: str) -> list[str] | None:
+    """The resource types the reference lists for an action (lower case): [] for none, None for an unknown action."""
+    service, _, name = action.lower().partition(":")
+    entry = reference().get(service, {}).get("Actions", {}).get(name)
+    return None if entry is None else list(entry.get("Resources") or [])
+
+
+def evaluated_resource(action: str, resource: str) -> str:
+    """What AWS evaluates a statement's Resource against: "*" for an action without a resource type."""
+    if resource_types(action) == [] and action.lower() not in EVALUATED_ON_A_RESOURCE:
+        return "*"
+    return resource
+
+
 # ------------------------------------------------------------------ policy evaluation
 def _values(element: Any) -> list[str]:
     return [str(v) for v in (element if isinstance(element, list) else [element])]
@@ -152,6 +192,11 @@ def _values(element: Any) -> list[str]:
 def _wildcard(pattern: str, value: str, case: bool) -> bool:
     regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
     return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    """An ARN pattern with * and ? as IAM and resource policies read it (case-sensitive)."""
+    return _wildcard(pattern, value, True)
 
 
 def _matches(statement: dict[str, Any], key: str, value: str, case: bool) -> bool:
@@ -195,6 +240,7 @@ def statement_applies(statement: dict[str, Any], action: str, resource: str,
 
 def decide(policies: list[dict[str, Any]], action: str, resource: str, context: dict[str, list[str]]) -> bool:
     """Whether identity policies allow `action` on `resource`: an explicit Deny wins, else an Allow is needed."""
+    resource = evaluated_resource(action, resource)
     statements = [s for p in policies for s in (p["Statement"] if isinstance(p["Statement"], list)
                                                  else [p["Statement"]])]
     if any(s["Effect"] == "Deny" and statement_applies(s, action, resource, context) for s in statements):

@@ -20,7 +20,7 @@ from typing import Any
 
 import cfnlint
 
-from localcloud.iam import decide
+from localcloud.iam import decide, reference
 
 
 def resource_arns(region: str, account: str, name: str) -> dict[str, str]:
@@ -77,6 +77,12 @@ NOT_NEEDED = {
     "firehose": "the log group delivers to no Firehose stream",
     "vpc-lattice": "the group has no VPC Lattice traffic source",
     "ecs:PutAccountSetting": "the cluster changes no account-wide ECS setting, and the stack must not",
+    # account-wide in IAM (no resource type: they could be granted only on "*"), for log group features unused
+    "logs:PutResourcePolicy": "no log group sets ResourcePolicyDocument; account-wide, so never granted",
+    "logs:DeleteResourcePolicy": "no log group sets ResourcePolicyDocument; account-wide, so never granted",
+    "logs:PutIndexPolicy": "no log group sets FieldIndexPolicies; account-wide, so never granted",
+    "logs:DeleteIndexPolicy": "no log group sets FieldIndexPolicies; account-wide, so never granted",
+    "logs:CreateLogDelivery": "no log group delivers anywhere (no DeliverySources); account-wide",
     # PutRolePermissionsBoundary is needed (an update puts EnvironmentRoleBoundary on a role created before it)
     "iam:DeleteRolePermissionsBoundary": "every role keeps EnvironmentRoleBoundary; the stack must not lift it",
 }
@@ -99,14 +105,9 @@ def provider_permissions(resource_type: str, region: str = "us-east-1") -> list[
     return sorted({p for op in operations for p in handlers.get(op, {}).get("permissions", [])})
 
 
-@cache
-def _iam_actions() -> dict[str, Any]:
-    return json.loads((_schemas() / "AdditionalSpecs" / "Policies.json").read_text())
-
-
 def known_to_iam(permission: str) -> bool:
     service, action = permission.lower().split(":")
-    actions = _iam_actions().get(service, {}).get("Actions", {})
+    actions = reference().get(service, {}).get("Actions", {})
     pattern = re.compile(re.escape(action).replace(r"\*", ".*") + "$")
     return any(pattern.match(name) for name in actions)
 

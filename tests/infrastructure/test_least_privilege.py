@@ -22,7 +22,8 @@ import pytest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from samtranslator.yaml_helper import yaml_parse
 
-from localcloud.deploy import load_sam_template
+from localcloud import iam
+from localcloud.deploy import load_sam_template, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_POLICY_ACTIONS = {"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy",
@@ -121,9 +122,46 @@ def test_lasting_data_is_protected_from_deletion_and_plain_http() -> None:
 
 
 def test_cloudfront_functions_are_changed_only_under_the_neuronlab_prefix() -> None:
-    function_actions = {"cloudfront:CreateFunction", "cloudfront:UpdateFunction", "cloudfront:PublishFunction",
-                        "cloudfront:DeleteFunction"}
-    for statement in _stack_role_statements():
-        if function_actions & set(_actions(statement)):
-            resource = statement["Resource"]
-            assert resource == {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:function/neuronlab-*"}
+    """Update, Publish and Delete name the function; CreateFunction has no resource type, so only "*" grants it."""
+    scoped = {"cloudfront:UpdateFunction", "cloudfront:PublishFunction", "cloudfront:DeleteFunction"}
+    grants = {a: s["Resource"] for s in _stack_role_statements() for a in _actions(s)
+              if a in {*scoped, "cloudfront:CreateFunction"}}
+    assert grants.pop("cloudfront:CreateFunction") == "*"
+    assert grants == dict.fromkeys(
+        scoped, {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:function/neuronlab-*"})
+
+
+def _every_policy_statement() -> list[tuple[str, dict[str, Any]]]:
+    """(where, statement) for every Allow of every role and policy the templates define: the functions' roles as
+    SAM translates them, the stack role, the boundary, and the roles the environment stacks create."""
+    templates = {"template.yaml": translate()}
+    templates |= {path.name: yaml_parse(path.read_text()) for path in sorted((ROOT / "nested").glob("*.yml"))}
+    found = []
+    for name, template in templates.items():
+        for logical_id, resource in template["Resources"].items():
+            properties = resource.get("Properties", {})
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])] \
+                if resource["Type"] == "AWS::IAM::Role" else \
+                [properties["PolicyDocument"]] if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") \
+                else []
+            found += [(f"{name}:{logical_id}", s) for d in documents for s in _statements(d) if s["Effect"] == "Allow"]
+    return found
+
+
+def test_every_action_without_a_resource_type_is_granted_on_star() -> None:
+    """An action the Service Authorization Reference lists with no resource type is granted only by
+    "Resource": "*"; AWS refuses it under an ARN-scoped statement. Wildcard actions (logs:*) are left out: a
+    scoped statement grants their members that have resource types, and tests/infrastructure/test_stack_role.py
+    checks every call a handler makes against the role with this rule (localcloud.iam.evaluated_resource)."""
+    statements = _every_policy_statement()
+    assert len(statements) > 50  # the templates were read
+    wrong = sorted({f"{where}: {action} on {statement['Resource']}" for where, statement in statements
+                    for action in _actions(statement)
+                    if "*" not in action and iam.resource_types(action) == []
+                    and action.lower() not in iam.EVALUATED_ON_A_RESOURCE and statement.get("Resource") != "*"})
+    assert wrong == []
+
+
+def test_the_named_exceptions_are_actions_without_a_resource_type() -> None:
+    for action, evidence in iam.EVALUATED_ON_A_RESOURCE.items():
+        assert iam.resource_types(action) == [] and evidence, action

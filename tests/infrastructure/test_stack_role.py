@@ -97,7 +97,8 @@ def test_permissions_iam_does_not_know_are_few_and_named() -> None:
 
 def test_no_exempted_feature_is_used() -> None:
     text = "\n".join((ROOT / "nested" / name).read_text() for name in ENVIRONMENT_TEMPLATES)
-    assert not re.search(r"KmsKeyId|authenticate-cognito|DataProtectionPolicy|TrafficSources", text)
+    assert not re.search(r"KmsKeyId|authenticate-cognito|DataProtectionPolicy|TrafficSources|ResourcePolicyDocument"
+                         r"|FieldIndexPolicies|DeliverySource", text)
 
 
 def test_a_role_without_the_boundary_could_not_be_created() -> None:

@@ -206,3 +206,19 @@ def test_the_benchmark_step_is_never_retried() -> None:
     step = definition["States"]["RunBenchmark"]
     assert "Retry" not in step
     assert step["Parameters"]["Payload"]["execution.$"] == "$$.Execution.Name"  # RunTask's client token
+
+
+def test_the_api_invokes_its_function_with_no_caller_credentials() -> None:
+    """SAM's AWS_IAM default (`credentials: arn:aws:iam::*:user/*`) makes API Gateway invoke the function with the
+    caller's own credentials; InvokeRole: NONE uses the function's resource policy (SAM issues #923, #1708)."""
+    from localcloud import apigateway, iam
+
+    template = translate()
+    methods = apigateway.integrations(template, "ApiFunction")
+    assert len(methods) >= 15
+    assert [m for m in methods if m.credentials is not None] == []
+    permissions = apigateway.invoke_permissions(template, "ApiFunction", "us-east-1", "123456789012")
+    for method in methods:  # and the resource policy admits every method
+        example = re.sub(r"\{[^}]+\}", "x", method.resource)
+        arn = f"arn:aws:execute-api:us-east-1:123456789012:{apigateway.API_ID}/v1/{method.method}{example}"
+        assert any(iam.wildcard_match(p, arn) for p in permissions), arn

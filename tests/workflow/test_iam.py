@@ -10,7 +10,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from localcloud import iam
+from localcloud import apigateway, iam
 from localcloud.cloud import REGION, LocalCloud
 from neuronlab import signing
 from tests.workflow.conftest import http, start, wait
@@ -145,3 +145,38 @@ def test_a_task_result_over_the_step_functions_payload_limit_is_refused(cloud: L
         boto3.client("stepfunctions").send_task_success(taskToken="t" * 20, output=json.dumps({"x": "y" * 262144}))
     assert error.value.response["Error"]["Code"] == "ValidationException"
     assert "262144" in error.value.response["Error"]["Message"]
+
+
+def test_api_gateway_invokes_the_function_through_its_resource_policy_not_the_callers_credentials(
+        cloud: LocalCloud) -> None:
+    """A caller allowed execute-api:Invoke alone reaches the function (template.yaml's InvokeRole: NONE); with
+    SAM's default caller credentials, API Gateway would need the caller to hold lambda:InvokeFunction and
+    answers 500 otherwise, as it does on AWS."""
+    url = f"{cloud.api.url}/environments"
+    alice = http(cloud, "alice")
+    assert alice.get(url, timeout=30).status_code == 200
+    assert alice.get(f"{cloud.api.url}/no/such/route", timeout=30).json() == {"message": "Missing Authentication Token"}
+
+    # Given the integrations SAM emits without InvokeRole: the caller's credentials
+    saved = cloud.api.integrations
+    cloud.api.integrations = [apigateway.Integration(i.method, i.resource, apigateway.CALLER_CREDENTIALS)
+                              for i in saved]
+    try:
+        # Then an ordinary user gets API Gateway's 500 ...
+        response = alice.get(url, timeout=30)
+        assert response.status_code == 500 and response.json() == {"message": "Internal server error"}
+        # ... and only one who may invoke the function itself (and could forge its request context) gets through
+        cloud.person("carol-invoker")
+        boto3.client("iam").put_user_policy(UserName="carol-invoker", PolicyName="invoke", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                                                     "Resource": cloud.api.function.function_arn}]}))
+        assert http(cloud, "carol-invoker").get(url, timeout=30).status_code == 200
+    finally:
+        cloud.api.integrations = saved
+
+    # Given a function whose resource policy does not name the API
+    saved_permissions, cloud.api.permissions = cloud.api.permissions, []
+    try:
+        assert alice.get(url, timeout=30).status_code == 500
+    finally:
+        cloud.api.permissions = saved_permissions

@@ -44,6 +44,9 @@ from localcloud import faults, iam
 from localcloud.patches import CloudFrontFunction, free_port
 
 TICK_SECONDS = 0.2
+# What the image's ENV lines give every container; LocalCloud runs containers as processes of this machine, so
+# these few come from its environment. Nothing else of it reaches a container, as nothing of the host's does.
+IMAGE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 @dataclass
@@ -228,7 +231,7 @@ class Agent:
         # the notebook's code runs with the notebook task role, as on AWS
         environment = self._container_env({"JUPYTER_TOKEN": token, "HOME": str(home),
                                            "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime" / env)},
-                                          self.ecs.describe_task_definition(service.task_definition))
+                                          self.ecs.describe_task_definition(service.task_definition), "notebook")
         notebook = self._spawn(command, environment, self.state_dir / "logs" / f"{env}-notebook.log")
         notebook.port = port
         sidecar = self._activity_sidecar(service, f"{port}/{env}", token)
@@ -245,19 +248,24 @@ class Agent:
         if container is None:
             return None
         variables = {e["name"]: e["value"] for e in container.get("environment") or []}
-        environment = self._container_env({**variables, "JUPYTER_URL": f"http://127.0.0.1:{address}/",
-                                           "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"}, definition)
+        environment = self._container_env({"JUPYTER_URL": f"http://127.0.0.1:{address}/",
+                                           "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"}, definition, "activity")
         log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
         return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process
 
-    def _container_env(self, variables: dict[str, str], definition: Any) -> dict[str, str]:
-        """A container's environment: it reaches AWS (here: the emulation) with its task role's temporary
-        credentials, as the ECS agent's credential endpoint hands them out; no task role, no credentials."""
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    def _container_env(self, variables: dict[str, str], definition: Any, container: str) -> dict[str, str]:
+        """A container's environment, and nothing more: the image's variables, the container definition's
+        `environment`, then `variables` (overrides, and what LocalCloud resolves for the agent: Secrets, the
+        local address of a link); the task role's temporary credentials, as the ECS agent's credential endpoint
+        hands them out (no task role, no credentials). No region: agents before 1.104.0 set none, so the task
+        definition must (docs/aws-facts.md)."""
+        image = {name: os.environ[name] for name in IMAGE_VARIABLES if name in os.environ}
+        declared = next((c.get("environment") or [] for c in definition.container_definitions
+                         if c.get("name") == container), [])
         role = getattr(definition, "task_role_arn", None)
         credentials = iam.role_credentials(role, "ecs-task") if role else {}
-        return {**environment, **variables, **credentials, "AWS_ENDPOINT_URL": self.aws_endpoint,
-                "AWS_DEFAULT_REGION": self.region}
+        return {**image, **{e["name"]: e["value"] for e in declared}, **variables, **credentials,
+                "AWS_ENDPOINT_URL": self.aws_endpoint}
 
     def _spawn(self, command: list[str], environment: dict[str, str], log: Path) -> Managed:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -290,8 +298,9 @@ class Agent:
         command = overrides.get("command") or task.containers[0].__dict__.get("command") or []
         command = [sys.executable if part == "python" else part for part in command]
         definition = self.ecs.describe_task_definition(task.task_definition_arn)
+        container = overrides.get("name") or definition.container_definitions[0]["name"]
         environment = self._container_env({e["name"]: e["value"] for e in overrides.get("environment", [])},
-                                          definition)
+                                          definition, container)
         return self._spawn(command, environment, self.state_dir / "logs" / f"task-{task.id}.log")
 
     def _task_stopped(self, task: Any, code: int, reason: str = "Essential container in task exited") -> None:

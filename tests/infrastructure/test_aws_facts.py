@@ -46,3 +46,17 @@ def test_a_failed_first_create_leaves_no_file_system() -> None:
     """Retain would keep /home of a start that failed on its first create, recorded nowhere."""
     home = yaml_parse((ROOT / "nested" / "notebook.yml").read_text())["Resources"]["FileSystem"]
     assert home["DeletionPolicy"] == "RetainExceptOnCreate" and home["UpdateReplacePolicy"] == "Retain"
+
+
+def test_every_container_is_told_its_region() -> None:
+    """ECS agents before 1.104.0 set no AWS_REGION in containers, and the hop limit keeps IMDS out of reach: a
+    container that calls AWS (the activity sidecar, the benchmark's report, boto3 in a notebook) learns the region
+    from its task definition alone."""
+    notebook = yaml_parse((ROOT / "nested" / "notebook.yml").read_text())["Resources"]
+    containers = [(name, c) for name in ("NotebookTaskDefinition", "BenchmarkTaskDefinition")
+                  for c in notebook[name]["Properties"]["ContainerDefinitions"]]
+    assert len(containers) == 3
+    for name, container in containers:
+        variables = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+        assert variables.get("AWS_REGION") == {"Ref": "AWS::Region"}, f"{name}/{container['Name']}"
+        assert variables.get("AWS_DEFAULT_REGION") == {"Ref": "AWS::Region"}, f"{name}/{container['Name']}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import boto3
+import psutil
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -77,6 +78,21 @@ def test_a_notebook_task_writes_only_its_own_activity_report(cloud: LocalCloud) 
                                  ExpressionAttributeValues={":v": {"S": "arn:aws:secretsmanager:x"}})
     with pytest.raises(ClientError, match="AccessDenied"):
         dynamodb.get_item(TableName=environments, Key={"name": {"S": "tenant-b"}})
+
+
+def test_containers_get_only_what_their_task_definition_and_the_agent_give_them(
+        cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable of the host reaches a container, the region included: the task definition names it."""
+    monkeypatch.setenv("NEURONLAB_HOST_ONLY", "must not leak")
+    execution, _, _ = wait(cloud, start(cloud, {"name": "regional", "benchmark": False})["executionArn"])
+    assert execution["status"] == "SUCCEEDED"
+    notebook = cloud.agent.ports["regional"][1]
+    for process in (notebook.process, *notebook.sidecars):
+        environment = psutil.Process(process.pid).environ()
+        assert "NEURONLAB_HOST_ONLY" not in environment
+        assert environment["AWS_REGION"] == environment["AWS_DEFAULT_REGION"] == REGION
+        assert "AWS_SESSION_TOKEN" in environment  # the task role's credentials, as the agent hands them out
+    assert psutil.Process(notebook.sidecars[0].pid).environ()["NEURONLAB_ENVIRONMENT"] == "regional"
 
 
 def test_cloudformation_acts_through_the_stack_role(cloud: LocalCloud) -> None:

@@ -56,6 +56,7 @@ def calls(d: Deployment) -> dict[str, list[tuple[str, str]]]:
         "CheckImageFunction": [("ecr:DescribeImages", arn("ecr", f"repository/{d.image_repository}"))],
         "DeployStacksFunction": [
             *record, ("cloudformation:CreateStack", stack), ("cloudformation:UpdateStack", stack),
+            ("cloudformation:TagResource", stack),  # CreateStack with tags
             ("cloudformation:DescribeStacks", stack), ("cloudformation:DescribeStacks", d.shared_network_stack_id),
             ("s3:GetObject", f"arn:aws:s3:::{d.artifact_bucket}/nested/0123456789abcdef/notebook.yml"),
             ("s3:PutObject", f"arn:aws:s3:::{d.artifact_bucket}/nested/0123456789abcdef/notebook.yml"),

@@ -326,6 +326,16 @@ def _transaction(params: Params, response: Any, account: str) -> list[tuple[str,
     return checks
 
 
+def dependent_actions(service: str, operation: str, params: Params) -> list[str]:
+    """Further actions an operation is authorized for on the same resource, as the Service Authorization
+    Reference's "API operations" table maps them (not in cfn-lint's offline copy, so listed here by hand):
+    CreateStack with tags is also cloudformation:TagResource
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_cloudformation.html)."""
+    if (service, operation) == ("cloudformation", "CreateStack") and params.get("Tags"):
+        return ["cloudformation:TagResource"]
+    return []
+
+
 def _caller(response: Any, account: str) -> str | None:
     """The role a request acts as: the in-process Lambda's, or the one whose STS credentials signed it."""
     role = ACTING_AS.get()
@@ -355,7 +365,8 @@ def authorize(response: Any, resource: str = "*", action: str | None = None) -> 
     if (service, operation) == ("dynamodb", "TransactWriteItems"):
         checks = _transaction(params, response, account)
     else:
-        checks = [(action or f"{service}:{operation}", target, _context(service, operation, params))]
+        checks = [(action or f"{service}:{operation}", target, _context(service, operation, params)),
+                  *[(dependent, target, {}) for dependent in dependent_actions(service, operation, params)]]
     try:
         policies = role_policies(account, role)
     except NotFoundException:  # credentials of a role deleted since (a task outliving its stack): nothing allowed

@@ -90,3 +90,30 @@ def test_each_part_of_a_transaction_is_authorized_as_the_call_it_stands_for() ->
                        {"dynamodb:LeadingKeys": ["alpha"]})]
     writes_only = policy({"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": "*"})
     assert not any(decide(writes_only, action, target, context) for action, target, context in checks)
+
+
+def test_create_stack_with_tags_is_also_tag_resource() -> None:
+    """The Service Authorization Reference's "API operations" table: CreateStack with tags authorizes
+    cloudformation:TagResource as well."""
+    from localcloud.iam import dependent_actions
+
+    tags = [{"Key": "neuronlab:environment", "Value": "demo"}]
+    assert dependent_actions("cloudformation", "CreateStack", {"StackName": "s", "Tags": tags}) \
+        == ["cloudformation:TagResource"]
+    assert dependent_actions("cloudformation", "CreateStack", {"StackName": "s"}) == []
+    assert dependent_actions("cloudformation", "DescribeStacks", {"Tags": tags}) == []
+
+
+def test_an_action_without_a_resource_type_is_granted_by_star_alone() -> None:
+    """cloudfront:CreateFunction has no resource type in the Service Authorization Reference: a statement
+    scoped to the function's ARN does not grant it (aws-cdk issue #33249); task-token calls are the exception."""
+    function = "arn:aws:cloudfront::1:function/neuronlab-demo-allow-list"
+    scoped = policy({"Effect": "Allow", "Action": ["cloudfront:CreateFunction", "cloudfront:UpdateFunction"],
+                     "Resource": "arn:aws:cloudfront::1:function/neuronlab-*"})
+    assert not decide(scoped, "cloudfront:CreateFunction", function, {})
+    assert decide(scoped, "cloudfront:UpdateFunction", function, {})
+    assert decide(policy({"Effect": "Allow", "Action": "cloudfront:CreateFunction", "Resource": "*"}),
+                  "cloudfront:CreateFunction", function, {})
+    machine = "arn:aws:states:us-east-1:1:stateMachine:neuronlab-provision"
+    assert decide(policy({"Effect": "Allow", "Action": "states:SendTaskFailure", "Resource": machine}),
+                  "states:SendTaskFailure", machine, {})

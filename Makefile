@@ -75,9 +75,11 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/history_access.py
 	$(BIN)/python bench/plots.py
 
-# the generated docs: tables in docs/cost.md, the API's OpenAPI document (tests fail when either is stale)
+# the generated files: tables in docs/cost.md, the API's OpenAPI document, the stack role's calls doctor simulates
+# (tests fail when one is stale)
 docs: $(VENV)/.installed
 	$(BIN)/python -m neuronlab_tools.cost --write docs/cost.md
+	$(BIN)/python -m localcloud.stack_role cli/neuronlab/stack_role_calls.json
 	$(BIN)/python -c 'import json; from orchestrator.handlers.api import openapi_document as d; \
 	print(json.dumps(d(), indent=2, sort_keys=True))' > docs/openapi.json
 

@@ -7,10 +7,13 @@ evaluation (local/localcloud/iam.py).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -19,8 +22,9 @@ from neuronlab.client import Target
 
 NEURON_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/neuron/recommended/image_id"
 ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
-# EC2 on-demand vCPU quotas (Service Quotas, service code ec2); new accounts often have 0.
-QUOTAS = {"L-1945791B": ("Running On-Demand Inf instances", 4), "L-2C3B7624": ("Running On-Demand Trn instances", 8)}
+# EC2 on-demand vCPU quotas by instance family (Service Quotas, service code ec2); new accounts often have 0.
+QUOTAS = {"inf": ("L-1945791B", "Running On-Demand Inf instances"),
+          "trn": ("L-2C3B7624", "Running On-Demand Trn instances")}
 OUTPUTS = ("ApiUrl", "StateMachineArn", "EnvironmentsTableName", "ActivityTableName", "BenchmarksTableName",
            "ArtifactBucketName")
 
@@ -41,7 +45,8 @@ class Doctor:
     def run(self) -> list[Check]:
         """Every check; one that cannot even ask (no permission to describe, say) fails with the reason."""
         checks: list[Check] = []
-        steps: list[Callable[[], Iterator[Check]]] = [self.stack, self.iam, self.neuron_ami, self.default_image,
+        steps: list[Callable[[], Iterator[Check]]] = [self.stack, self.iam, self.stack_role, self.api_invoke,
+                                                       self.neuron_ami, self.default_image,
                                                        self.quotas, self.instance_types, self.vpc_origin,
                                                        self.origin_prefix_list]
         for step in steps:
@@ -97,6 +102,48 @@ class Doctor:
             yield Check(f"iam {function}", not denied, "denied: " + "; ".join(denied) if denied else allowed,
                         f"redeploy template.yaml; {function}'s Policies must allow these" if denied else "")
 
+    def stack_role(self) -> Iterator[Check]:
+        """The calls CloudFormation's resource handlers make with the environment stack role
+        (stack_role_calls.json, generated from the provider schemas by `make docs`), simulated on the role; an
+        action without a resource type is simulated on "*", where AWS evaluates it."""
+        deployment = self._deployment()
+        role = self.client("iam").get_role(RoleName=self.resources["EnvironmentStackRole"])["Role"]["Arn"]
+        values = {"${Region}": deployment.region, "${Account}": deployment.account, "${Name}": permissions.PROBE,
+                  "${Boundary}": self.resources["EnvironmentRoleBoundary"]}
+
+        def fill(text: str) -> str:
+            for placeholder, value in values.items():
+                text = text.replace(placeholder, value)
+            return text
+
+        by_context: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        calls = json.loads(resources.files("neuronlab").joinpath("stack_role_calls.json").read_text())
+        for call in calls:
+            context = [{"ContextKeyName": key, "ContextKeyValues": [fill(v) for v in values_],
+                        "ContextKeyType": "string"} for key, values_ in sorted(call["context"].items())]
+            by_context[json.dumps(context)].append((call["action"], fill(call["resource"])))
+        denied = [d for context, wanted in by_context.items() for d in self._denied(role, wanted, json.loads(context))]
+        yield Check("iam EnvironmentStackRole", not denied,
+                    "denied: " + "; ".join(denied) if denied else f"{len(calls)} handler calls allowed",
+                    "redeploy template.yaml; EnvironmentStackRole must allow these" if denied else "")
+
+    def api_invoke(self) -> Iterator[Check]:
+        """API Gateway must invoke the function through its resource policy: with the caller's credentials
+        (`arn:aws:iam::*:user/*`, SAM's AWS_IAM default) every ordinary caller gets a 500."""
+        if self.local:
+            return  # LocalCloud's API has no API Gateway to read: it invokes as template.yaml's integrations say
+        api_id = urlsplit(self.outputs["ApiUrl"]).hostname.split(".")[0]  # type: ignore[union-attr]
+        found = self.client("apigateway").get_resources(restApiId=api_id, embed=["methods"], limit=500)["items"]
+        methods = [(f"{method} {resource['path']}", spec.get("methodIntegration", {}).get("credentials"))
+                   for resource in found for method, spec in (resource.get("resourceMethods") or {}).items()]
+        callers = [name for name, credentials in methods if credentials == "arn:aws:iam::*:user/*"]
+        yield Check("api-invoke", bool(methods) and not callers,
+                    f"{len(methods)} methods invoke through the function's resource policy" if not callers else
+                    f"{len(callers)} of {len(methods)} methods invoke with the caller's credentials: "
+                    + ", ".join(sorted(callers)[:3]) + ("..." if len(callers) > 3 else ""),
+                    "" if not callers else "redeploy template.yaml (Auth: InvokeRole: NONE): callers without "
+                                           "lambda:InvokeFunction get a 500")
+
     def _denied(self, role: str, wanted: list[tuple[str, str]],
                 context: list[dict[str, Any]] | None = None) -> list[str]:
         by_resource: dict[str, list[str]] = defaultdict(list)
@@ -133,12 +180,22 @@ class Doctor:
                         "build and push the image (README, Deploy to AWS, step 1)")
 
     def quotas(self) -> Iterator[Check]:
-        for code, (name, smallest) in QUOTAS.items():
-            quota = self.client("service-quotas").get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
-            value = quota["Value"]
-            yield Check(f"quota {name}", value >= smallest, f"{value:g} vCPUs (the smallest instance needs {smallest})",
-                        "" if value >= smallest else
-                        f"Service Quotas console: request '{name}' >= {smallest} (a start would fail after minutes)")
+        """The vCPU quota of each family this deployment allows (AllowedInstanceTypes; empty: every type), against
+        its smallest allowed type."""
+        from neuronlab_core import instance_types
+
+        allowed = [t for t in self.parameters.get("AllowedInstanceTypes", "").split(",") if t.strip()]
+        smallest: dict[str, int] = {}
+        for name in allowed or instance_types.supported():
+            family = name.strip()[:3]
+            vcpus = instance_types.lookup(name.strip()).vcpus
+            smallest[family] = min(smallest.get(family, vcpus), vcpus)
+        for family, need in sorted(smallest.items()):
+            code, name = QUOTAS[family]
+            value = self.client("service-quotas").get_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"]
+            yield Check(f"quota {name}", value >= need, f"{value:g} vCPUs (the smallest allowed instance needs {need})",
+                        "" if value >= need else
+                        f"Service Quotas console: request '{name}' >= {need} (a start would fail after minutes)")
 
     def instance_types(self) -> Iterator[Check]:
         from neuronlab_core import instance_types

@@ -20,7 +20,7 @@ from typing import Any
 
 import cfnlint
 
-from localcloud.iam import decide, reference
+from localcloud.iam import decide, evaluated_resource, reference
 
 
 def resource_arns(region: str, account: str, name: str) -> dict[str, str]:
@@ -139,16 +139,60 @@ def condition_context(properties: dict[str, Any], parameters: dict[str, str]) ->
     return context
 
 
-def missing_permissions(resource_type: str, policies: list[dict[str, Any]], region: str, account: str,
-                        name: str, context: dict[str, list[str]] | None = None) -> list[str]:
-    """The handler permissions of `resource_type` the policies do not allow, as 'action on ARN'."""
-    missing = []
-    for permission in provider_permissions(resource_type, region):
+def needed(resource_type: str, region: str, account: str, name: str,
+           context: dict[str, list[str]] | None = None) -> list[tuple[str, str]]:
+    """(permission, ARN) each handler call of `resource_type` needs, the ARN as IAM evaluates it ("*" for an
+    action without a resource type)."""
+    calls = []
+    for permission in provider_permissions(resource_type):  # us-east-1's schemas: the same handlers everywhere
         if not_needed(permission) or not known_to_iam(permission):
             continue
         if permission == "iam:AttachRolePolicy" and context is not None and "iam:PolicyARN" not in context:
             continue  # a role that names no managed policy makes no AttachRolePolicy call
-        arn = target_arn(resource_type, permission, region, account, name)
-        if not decide(policies, permission, arn, context or {}):
-            missing.append(f"{permission} on {arn}")
-    return missing
+        calls.append((permission, evaluated_resource(permission, target_arn(resource_type, permission, region,
+                                                                             account, name))))
+    return calls
+
+
+def missing_permissions(resource_type: str, policies: list[dict[str, Any]], region: str, account: str,
+                        name: str, context: dict[str, list[str]] | None = None) -> list[str]:
+    """The handler permissions of `resource_type` the policies do not allow, as 'action on ARN'."""
+    return [f"{permission} on {arn}" for permission, arn in needed(resource_type, region, account, name, context)
+            if not decide(policies, permission, arn, context or {})]
+
+
+# ------------------------------------------------------------------ what `neuronlab doctor` simulates
+ENVIRONMENT_TEMPLATES = ("environment.yml", "capacity.yml", "notebook.yml")
+# Placeholders doctor fills in from the deployment (cli/neuronlab/stack_role_calls.json)
+PLACEHOLDERS = {"region": "${Region}", "account": "${Account}", "name": "${Name}", "boundary": "${Boundary}"}
+
+
+def environment_resources(root: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(type, properties) of every resource the environment's stacks create."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    return [(resource["Type"], resource.get("Properties") or {}) for template in ENVIRONMENT_TEMPLATES
+            for resource in yaml_parse((root / "nested" / template).read_text())["Resources"].values()]
+
+
+def doctor_calls(root: Path) -> list[dict[str, Any]]:
+    """Every call CloudFormation makes with the stack role for an environment, with placeholders for the
+    deployment: [{"action", "resource", "context"}], what `neuronlab doctor` simulates on AWS."""
+    calls: dict[str, dict[str, Any]] = {}
+    for resource_type, properties in environment_resources(root):
+        context = condition_context(properties, {"PermissionsBoundaryArn": PLACEHOLDERS["boundary"]})
+        # each AttachRolePolicy call names one managed policy
+        contexts = [{**context, "iam:PolicyARN": [arn]} for arn in context["iam:PolicyARN"]] \
+            if "iam:PolicyARN" in context else [context]
+        for one in contexts:
+            for action, arn in needed(resource_type, PLACEHOLDERS["region"], PLACEHOLDERS["account"],
+                                      PLACEHOLDERS["name"], one):
+                call = {"action": action, "resource": arn, "context": one}
+                calls[json.dumps(call, sort_keys=True)] = call
+    return [calls[key] for key in sorted(calls)]
+
+
+if __name__ == "__main__":  # make docs: python -m localcloud.stack_role FILE
+    import sys
+
+    Path(sys.argv[1]).write_text(json.dumps(doctor_calls(Path(__file__).resolve().parents[2]), indent=1) + "\n")

@@ -107,3 +107,10 @@ def test_a_role_without_the_boundary_could_not_be_created() -> None:
     found = stack_role.missing_permissions("AWS::IAM::Role", stack_role_policies(), REGION, ACCOUNT, NAME,
                                            stack_role.condition_context(role, {}))
     assert any(m.startswith("iam:CreateRole on") for m in found), found
+
+
+def test_the_calls_doctor_simulates_are_current() -> None:
+    """cli/neuronlab/stack_role_calls.json is what `make docs` writes from the provider schemas and the templates."""
+    shipped = json.loads((ROOT / "cli" / "neuronlab" / "stack_role_calls.json").read_text())
+    assert shipped == stack_role.doctor_calls(ROOT), "run `make docs`"
+    assert {"action": "cloudfront:CreateFunction", "resource": "*", "context": {}} in shipped

@@ -9,7 +9,7 @@ import time
 import boto3
 import pytest
 
-from localcloud import iam
+from localcloud import iam, patches
 from localcloud.cloud import REGION, LocalCloud
 from neuronlab import permissions
 from neuronlab.client import Target
@@ -27,7 +27,8 @@ def doctor(cloud: LocalCloud) -> dict[str, dict]:
 def test_doctor_passes_on_localcloud(cloud: LocalCloud) -> None:
     checks = doctor(cloud)
     assert [name for name, check in checks.items() if not check["ok"]] == []
-    assert {"stack", "iam DeployStacksFunction", "iam ApiFunction", "neuron-ami", "default-image", "instance-types",
+    assert {"stack", "iam DeployStacksFunction", "iam ApiFunction", "iam EnvironmentStackRole", "neuron-ami",
+            "default-image", "instance-types",
             "quota Running On-Demand Inf instances", "vpc-origin", "origin-prefix-list"} <= set(checks)
 
 
@@ -44,6 +45,52 @@ def test_doctor_names_a_missing_permission_and_its_fix(cloud: LocalCloud) -> Non
         role.policies.update(saved)
     assert not check["ok"] and "dynamodb:UpdateItem on arn:aws:dynamodb:" in check["detail"]
     assert "MarkFailedFunction" in check["fix"]
+
+
+def test_doctor_simulates_the_stack_role_as_aws_evaluates_it(cloud: LocalCloud) -> None:
+    """An action without a resource type granted on an ARN (cloudfront:CreateFunction, as the stack role had it) is
+    AccessDenied on AWS: doctor simulates it on "*" and names it."""
+    from moto.iam.models import iam_backends
+
+    role = iam_backends["123456789012"]["global"].get_role(boto3.client("cloudformation").describe_stack_resource(
+        StackName="neuronlab", LogicalResourceId="EnvironmentStackRole")["StackResourceDetail"]["PhysicalResourceId"])
+    saved = dict(role.policies)
+    scoped = {name: json.loads(document if isinstance(document, str) else json.dumps(document))
+              for name, document in saved.items()}
+    for document in scoped.values():
+        statements = document["Statement"]
+        document["Statement"] = [s for s in statements if s.get("Sid") != "NewAllowListFunctions"]
+        for statement in document["Statement"]:
+            if statement.get("Sid") == "AllowListFunctions":
+                statement["Action"] = [*statement["Action"], "cloudfront:CreateFunction"]
+    role.policies.clear()
+    role.policies.update({name: json.dumps(document) for name, document in scoped.items()})
+    try:
+        check = doctor(cloud)["iam EnvironmentStackRole"]
+    finally:
+        role.policies.clear()
+        role.policies.update(saved)
+    assert not check["ok"] and check["detail"] == "denied: cloudfront:CreateFunction on *", check["detail"]
+    assert doctor(cloud)["iam EnvironmentStackRole"]["ok"]
+
+
+def test_doctor_checks_the_quota_of_the_families_the_deployment_allows(
+        cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an account with no Trn capacity
+    monkeypatch.setitem(patches.EC2_QUOTAS, "L-2C3B7624", ("Running On-Demand Trn instances", 0.0))
+    target = Target(api_url=cloud.api.url, region=REGION, aws_endpoint=cloud.aws_endpoint, person=cloud.person("you"))
+    probe = Doctor(target, local=True)
+    list(probe.stack())
+    # When the deployment allows only Inferentia, the Trn quota does not matter
+    probe.parameters["AllowedInstanceTypes"] = "inf2.8xlarge,inf2.xlarge"
+    checks = {check.name: check for check in probe.quotas()}
+    assert list(checks) == ["quota Running On-Demand Inf instances"]
+    assert checks["quota Running On-Demand Inf instances"].ok
+    assert "the smallest allowed instance needs 4" in checks["quota Running On-Demand Inf instances"].detail
+    # and when it allows every type, the Trn quota fails with its fix
+    probe.parameters["AllowedInstanceTypes"] = ""
+    trn = {check.name: check for check in probe.quotas()}["quota Running On-Demand Trn instances"]
+    assert not trn.ok and "needs 8" in trn.detail and "request 'Running On-Demand Trn instances' >= 8" in trn.fix
 
 
 def test_doctor_knows_every_call_the_functions_make(cloud: LocalCloud) -> None:

@@ -47,7 +47,8 @@ class Doctor:
         checks: list[Check] = []
         steps: list[Callable[[], Iterator[Check]]] = [self.stack, self.iam, self.stack_role, self.api_invoke,
                                                        self.neuron_ami, self.default_image,
-                                                       self.quotas, self.instance_types, self.vpc_origin,
+                                                       self.quotas, self.account_ceilings, self.instance_types,
+                                                       self.vpc_origin,
                                                        self.origin_prefix_list]
         for step in steps:
             try:
@@ -196,6 +197,20 @@ class Doctor:
             yield Check(f"quota {name}", value >= need, f"{value:g} vCPUs (the smallest allowed instance needs {need})",
                         "" if value >= need else
                         f"Service Quotas console: request '{name}' >= {need} (a start would fail after minutes)")
+
+    def account_ceilings(self) -> Iterator[Check]:
+        """How many more environments may hold their stacks before an AWS ceiling refuses the next start."""
+        from neuronlab_core import ceilings
+
+        pages = self.client("dynamodb").get_paginator("scan").paginate(
+            TableName=self.outputs["EnvironmentsTableName"], ProjectionExpression="#s, stackName",
+            ExpressionAttributeNames={"#s": "state"})
+        holding = sum(ceilings.holds_stacks(item["state"]["S"], item.get("stackName", {}).get("S"))
+                      for page in pages for item in page["Items"])
+        left = ceilings.BINDING.environments - holding
+        yield Check("account-ceilings", left > 0, f"{holding} environments hold their stacks; {max(left, 0)} more "
+                                                   f"can ({ceilings.BINDING.describe()})",
+                    "" if left > 0 else "delete environments you no longer need (neuronlab delete NAME)")
 
     def instance_types(self) -> Iterator[Check]:
         from neuronlab_core import instance_types

@@ -184,6 +184,42 @@ def test_the_deployment_limits_refuse_a_start_naming_the_limit(state_machine: st
     assert [e["name"] for e in call("GET", "/environments")[1]["environments"]] == ["first"]
 
 
+def _holding(name: str, owner: str, state: str) -> None:
+    """A record of an environment whose stacks exist (its deploy step recorded the stack)."""
+    boto3.resource("dynamodb").Table(settings().environments_table).put_item(Item={
+        "name": name, "owner": owner, "state": state, "stackName": f"neuronlab-env-{name}",
+        "instanceType": "inf2.xlarge", "createdAt": "2026-12-01T00:00:00+00:00",
+        "updatedAt": "2026-12-01T00:00:00+00:00"})
+
+
+def test_a_start_past_an_account_ceiling_is_refused_before_anything_is_created(
+        state_machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudFront associates at most 50 distributions with one VPC origin (not adjustable): the 51st environment
+    holding stacks would fail halfway through its stack; it is a 403 naming the ceiling and what to delete."""
+    monkeypatch.setenv("MAX_RUNNING_ENVIRONMENTS", "100")  # the deployment's own limits are not what is tested
+    settings.cache_clear()
+    # Given 50 environments holding their stacks: 48 of someone else's (running or not), 2 of alice's, stopped
+    for number in range(48):
+        _holding(f"other-{number}", BOB, "READY" if number % 2 else "STOPPED")
+    _holding("old-a", ALICE, "STOPPED")
+    _holding("old-b", ALICE, "FAILED")
+    _holding("gone", ALICE, "DELETED")  # its stacks were deleted: it counts for nothing
+    # When alice starts a new one
+    status, body = call("POST", "/environments", {"name": "fifty-first"})
+    # Then it is refused, naming the ceiling and alice's own environments she could delete (never bob's)
+    assert status == 403
+    assert "50 environments hold their stacks" in body["message"]
+    assert "50 distributions associated with one CloudFront VPC origin (not adjustable)" in body["message"]
+    assert "neuronlab delete NAME" in body["message"] and "old-a, old-b" in body["message"]
+    assert "other-" not in body["message"]
+    assert call("GET", "/environments/fifty-first")[0] == 404  # nothing was created
+    # while a warm start of an environment that holds its stacks takes nothing more
+    assert call("POST", "/environments/old-a/start")[0] == 202
+    # and once one is deleted, a new one may start
+    _set_state("old-b", "DELETED")
+    assert call("POST", "/environments", {"name": "fifty-first"})[0] == 202
+
+
 BOB = "arn:aws:iam::123456789012:user/bob"
 ADMIN = "arn:aws:sts::123456789012:assumed-role/NeuronLabAdmin/carol"
 

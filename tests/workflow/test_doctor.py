@@ -28,7 +28,7 @@ def test_doctor_passes_on_localcloud(cloud: LocalCloud) -> None:
     checks = doctor(cloud)
     assert [name for name, check in checks.items() if not check["ok"]] == []
     assert {"stack", "iam DeployStacksFunction", "iam ApiFunction", "iam EnvironmentStackRole", "neuron-ami",
-            "default-image", "instance-types",
+            "default-image", "instance-types", "account-ceilings",
             "quota Running On-Demand Inf instances", "vpc-origin", "origin-prefix-list"} <= set(checks)
 
 
@@ -91,6 +91,23 @@ def test_doctor_checks_the_quota_of_the_families_the_deployment_allows(
     probe.parameters["AllowedInstanceTypes"] = ""
     trn = {check.name: check for check in probe.quotas()}["quota Running On-Demand Trn instances"]
     assert not trn.ok and "needs 8" in trn.detail and "request 'Running On-Demand Trn instances' >= 8" in trn.fix
+
+
+def test_doctor_reports_the_headroom_under_the_account_ceilings(cloud: LocalCloud) -> None:
+    table = boto3.resource("dynamodb").Table(cloud.outputs["EnvironmentsTableName"])
+    before = int(doctor(cloud)["account-ceilings"]["detail"].split()[0])
+    stamp = "2026-12-01T00:00:00+00:00"
+    for name, state in (("ceiling-stopped", "STOPPED"), ("ceiling-deleted", "DELETED")):
+        table.put_item(Item={"name": name, "state": state, "stackName": f"neuronlab-env-{name}", "owner": "x",
+                             "instanceType": "inf2.xlarge", "createdAt": stamp, "updatedAt": stamp})
+    try:
+        check = doctor(cloud)["account-ceilings"]
+    finally:
+        for name in ("ceiling-stopped", "ceiling-deleted"):
+            table.delete_item(Key={"name": name})
+    assert check["ok"]
+    assert check["detail"].startswith(f"{before + 1} environments hold their stacks; {49 - before} more can (AWS "
+                                      "allows 50 distributions associated with one CloudFront VPC origin")
 
 
 def test_doctor_knows_every_call_the_functions_make(cloud: LocalCloud) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from neuronlab_core import instance_types
+from neuronlab_core import ceilings, instance_types
 from neuronlab_core.benchmark import Workload, series_key
 
 from orchestrator.adapters import secrets, stepfunctions
@@ -72,6 +72,19 @@ def _caller_cidr(source_ip: str | None) -> list[str]:
 RUNNING = {EnvironmentState.PROVISIONING, EnvironmentState.READY, EnvironmentState.STOPPING}
 
 
+def _within_account_ceilings(request: StartRequest, caller: str, records: list[EnvironmentRecord]) -> None:
+    """A start that would create stacks past an AWS ceiling (neuronlab_core.ceilings) is refused before anything is
+    created: the first start past one would fail minutes in, halfway through its stacks."""
+    holding = [r for r in records if ceilings.holds_stacks(r.state, r.stack_name)]
+    if any(r.name == request.name for r in holding) or len(holding) < ceilings.BINDING.environments:
+        return  # a warm start takes nothing more
+    yours = sorted(r.name for r in holding if r.owner == caller and r.state not in RUNNING)
+    advice = (f"delete one you no longer need (neuronlab delete NAME; its /home is kept): {', '.join(yours)}" if yours
+              else "ask an admin to delete stopped environments (neuronlab list)")
+    raise LimitExceeded(f"{len(holding)} environments hold their stacks, the most this account allows: "
+                        f"{ceilings.BINDING.describe()}; {advice}")
+
+
 def _within_limits(request: StartRequest, caller: str) -> None:
     """The deployment's limits; a request beyond one is refused naming it (a 403, before anything is created)."""
     config = settings()
@@ -82,7 +95,9 @@ def _within_limits(request: StartRequest, caller: str) -> None:
     if request.benchmark and request.benchmark_seconds > config.max_benchmark_seconds:
         raise LimitExceeded(f"benchmarkSeconds: {request.benchmark_seconds} is over this deployment's "
                             f"MaxBenchmarkSeconds ({config.max_benchmark_seconds})")
-    others = [r for r in environment_store().list() if r.state in RUNNING and r.name != request.name]
+    records = environment_store().list()
+    _within_account_ceilings(request, caller, records)
+    others = [r for r in records if r.state in RUNNING and r.name != request.name]
     yours = sorted(r.name for r in others if r.owner == caller)
     if len(yours) >= config.max_environments_per_caller:
         raise LimitExceeded(f"you have {len(yours)} environments running ({', '.join(yours)}); this deployment's "

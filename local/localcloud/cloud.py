@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 from samtranslator.yaml_helper import yaml_parse
 
-from localcloud import deploy, images, patches
+from localcloud import deploy, images, patches, schedules
 from localcloud.agent import Agent
 from localcloud.apigateway import ApiServer
 from localcloud.edge import Edge
@@ -44,11 +44,14 @@ class LocalCloud:
     api_port: int = 0
     serve_aws: bool = True
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters over LocalCloud's own
+    # how much faster than the wall LocalCloud's schedules run (localcloud.schedules); 0: they never fire
+    clock_speed: float = 1.0
 
     def start(self) -> LocalCloud:
         os.environ.update(PROCESS_ENV)
         os.environ.pop("AWS_ENDPOINT_URL", None)
         patches.apply()
+        schedules.apply()
         from orchestrator.adapters import aws
 
         aws.reset()
@@ -85,6 +88,8 @@ class LocalCloud:
         self.api = ApiServer(deploy.translate(), "ApiFunction", self.function_name("ApiFunction"), self.api_port,
                              region=REGION)
         self.api.start()
+        self.scheduler = schedules.Scheduler(ACCOUNT, REGION, self.clock_speed)
+        self.scheduler.start()
         return self
 
     def person(self, name: str, may_invoke: bool = True) -> dict[str, str]:
@@ -123,6 +128,7 @@ class LocalCloud:
                 "outputs": self.outputs, "processes": self.agent.pids(), "agentErrors": self.agent.errors}
 
     def stop(self) -> None:
+        self.scheduler.stop()
         self.agent.stop()
         self.api.stop()
         self.edge.stop()

@@ -119,16 +119,21 @@ def _invoke_in_process(self: LambdaFunction, event: Any = None) -> tuple[str, bo
 _original_send_to_targets = Rule.send_to_targets
 
 
+def invoke_async(function_arn: str, event: dict[str, Any]) -> None:
+    """Invoke a Lambda function as EventBridge does: asynchronously, not waiting for its result."""
+    arn = parse_arn(function_arn)
+    function = lambda_backends[arn.account][arn.region].get_function(function_arn)
+    threading.Thread(target=function._invoke_lambda, args=(json.dumps(event),), daemon=True).start()
+
+
 def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
     lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
-    # A schedule rule has no pattern (moto's empty pattern matches everything): events never trigger it.
+    # A schedule rule has no pattern (moto's empty pattern matches everything): events never trigger it
+    # (localcloud.schedules fires it).
     is_schedule = bool(self.scheduled_expression)
     if lambda_targets and not is_schedule and self.event_pattern.matches_event(original_event):
         for target in lambda_targets:
-            arn = parse_arn(target["Arn"])
-            function = lambda_backends[arn.account][arn.region].get_function(target["Arn"])
-            # EventBridge invokes asynchronously
-            threading.Thread(target=function._invoke_lambda, args=(json.dumps(original_event),), daemon=True).start()
+            invoke_async(target["Arn"], original_event)
     others = [t for t in self.targets if t not in lambda_targets]
     if others:
         saved, self.targets = self.targets, others

@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--poll-seconds", type=int, default=1)
     parser.add_argument("--api-port", type=int, default=0)
+    # how much faster than the wall the schedules run (the idle sweep's rate(5 minutes) every 5 s at 60)
+    parser.add_argument("--clock-speed", type=float, default=float(os.environ.get("NEURONLAB_LOCAL_CLOCK_SPEED", 1)))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -31,7 +33,8 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
 
-    cloud = LocalCloud(args.state_dir.resolve(), poll_seconds=args.poll_seconds, api_port=args.api_port).start()
+    cloud = LocalCloud(args.state_dir.resolve(), poll_seconds=args.poll_seconds, api_port=args.api_port,
+                       clock_speed=args.clock_speed).start()
     state_path = args.state_dir / STATE_FILE
     pid_dir = args.state_dir / "pids"
     pid_dir.mkdir(parents=True, exist_ok=True)

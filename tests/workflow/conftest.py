@@ -27,11 +27,12 @@ def http(cloud: LocalCloud, person: str = "you") -> requests.Session:
 
 
 @contextmanager
-def running(directory: Path, parameters: dict[str, str] | None = None) -> Iterator[LocalCloud]:
+def running(directory: Path, parameters: dict[str, str] | None = None, clock_speed: float = 0) -> Iterator[LocalCloud]:
     """A LocalCloud for one test module (with these template parameters over its own); the process
-    environment it changed is put back after."""
+    environment it changed is put back after. Its schedules are off unless `clock_speed` says how fast they run:
+    a test invokes the sweep when it means to (test_schedules.py and the fault suite run the clock)."""
     saved = dict(os.environ)
-    instance = LocalCloud(directory, parameters=parameters or {}).start()
+    instance = LocalCloud(directory, parameters=parameters or {}, clock_speed=clock_speed).start()
     try:
         yield instance
     finally:

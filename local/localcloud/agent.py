@@ -247,10 +247,9 @@ class Agent:
         container = next((c for c in definition.container_definitions if c.get("name") == "activity"), None)
         if container is None:
             return None
-        variables = {e["name"]: e["value"] for e in container.get("environment") or []}
         environment = self._container_env({"JUPYTER_URL": f"http://127.0.0.1:{address}/",
                                            "JUPYTER_TOKEN": token, "REPORT_SECONDS": "1"}, definition, "activity")
-        log = self.state_dir / "logs" / f"{variables.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
+        log = self.state_dir / "logs" / f"{environment.get('NEURONLAB_ENVIRONMENT', 'env')}-activity.log"
         return self._spawn([sys.executable, "-m", "neuronlab_activity"], environment, log).process
 
     def _container_env(self, variables: dict[str, str], definition: Any, container: str) -> dict[str, str]:

@@ -73,20 +73,20 @@ class LocalCloud:
             self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
         prefix_lists = yaml_parse((deploy.ROOT / "nested" / "shared.yml").read_text())["Mappings"]
         patches.published_prefix_list(ACCOUNT, REGION, prefix_lists["CloudFrontOriginFacing"][REGION]["PrefixListId"])
+        template = deploy.translate()
         self.outputs = deploy.deploy({
             "StackPollSeconds": str(self.poll_seconds), "NotebookPollSeconds": str(self.poll_seconds),
             "DefaultImageUri": LOCAL_IMAGE,
             # the test suites run many environments side by side, most of them as one person
             "MaxRunningEnvironments": "100", "MaxEnvironmentsPerCaller": "100",
             "AdminPrincipals": ADMINS, **self.parameters,
-        }, region=REGION)
+        }, template, region=REGION)
         self.people: dict[str, dict[str, str]] = {}
         self.person(YOU)
         self.put_local_image()  # the deployment's default image, so `neuronlab start --local` just works
         self.agent = Agent(self.state_dir, self.aws_endpoint, region=REGION, account=ACCOUNT)
         self.agent.start()
-        self.api = ApiServer(deploy.translate(), "ApiFunction", self.function_name("ApiFunction"), self.api_port,
-                             region=REGION)
+        self.api = ApiServer(template, "ApiFunction", self.function_name("ApiFunction"), self.api_port, region=REGION)
         self.api.start()
         self.scheduler = schedules.Scheduler(ACCOUNT, REGION, self.clock_speed)
         self.scheduler.start()

@@ -61,8 +61,9 @@ def translate(root: Path = ROOT, region: str = "us-east-1") -> dict[str, Any]:
     return cfn
 
 
-def localcloud_template(root: Path = ROOT) -> dict[str, Any]:
-    cfn = copy.deepcopy(translate(root))
+def localcloud_template(translated: dict[str, Any]) -> dict[str, Any]:
+    """The translated template as LocalCloud deploys it (see the module docstring)."""
+    cfn = copy.deepcopy(translated)
     resources = cfn["Resources"]
     for name in [n for n, r in resources.items() if r["Type"].startswith("AWS::ApiGateway::")]:
         del resources[name]
@@ -77,8 +78,9 @@ def localcloud_template(root: Path = ROOT) -> dict[str, Any]:
     return cfn
 
 
-def deploy(parameters: dict[str, str], region: str = "us-east-1") -> dict[str, str]:
-    """Create the orchestrator stack in the active moto emulation; returns its outputs."""
+def deploy(parameters: dict[str, str], translated: dict[str, Any], region: str = "us-east-1") -> dict[str, str]:
+    """Create the orchestrator stack (`translated`: template.yaml as translate() gives it) in the active moto
+    emulation; returns its outputs."""
     s3 = boto3.client("s3", region_name=region)
     s3.create_bucket(Bucket=ASSET_BUCKET)
     archive = io.BytesIO()
@@ -90,7 +92,7 @@ def deploy(parameters: dict[str, str], region: str = "us-east-1") -> dict[str, s
         s3.put_object(Bucket=ASSET_BUCKET, Key=f"nested/{nested.name}", Body=nested.read_bytes())
     cfn = boto3.client("cloudformation", region_name=region)
     cfn.create_stack(
-        StackName=STACK_NAME, TemplateBody=json.dumps(localcloud_template()),
+        StackName=STACK_NAME, TemplateBody=json.dumps(localcloud_template(translated)),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
     )

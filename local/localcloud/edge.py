@@ -20,12 +20,13 @@ import itertools
 import json
 import logging
 import os
-import select
+import selectors
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,18 @@ FUNCTION_ERROR = {"statusCode": 503, "statusDescription": "The CloudFront functi
 
 class ViewerFunctions:
     """CloudFront Functions (cloudfront-js-2.0) run by a Node.js worker process (viewer_functions.js), one V8
-    context per environment, bounded in number and freed when the environment's function is gone. V8 runs
+    context per environment: at most `max_contexts` (least recently used first out), one freed as soon as a
+    request finds its environment's function gone, all of them when the edge stops. V8 runs
     outside this process, so however it fails, this process (pytest, `neuronlab local up`) lives on: a dead or
     stuck worker is a 503 for that request, as CloudFront answers a function error, and the next request
     starts a new worker."""
 
     def __init__(self, code_for: Callable[[str], str | None], timeout_s: float = 5.0, max_contexts: int = 64,
                  function_timeout_ms: int = 1000) -> None:
+        node = shutil.which("node")
+        if node is None:  # said at once, not as a 503 on every request
+            raise RuntimeError("LocalCloud's edge needs Node.js to run CloudFront functions (apt-get install nodejs)")
+        self._node = node
         self.code_for = code_for
         self.timeout_s = timeout_s
         self._arguments = [str(WORKER), str(function_timeout_ms), str(max_contexts)]
@@ -98,6 +104,8 @@ class ViewerFunctions:
     def run(self, environment: str, event: dict[str, Any]) -> dict[str, Any] | None:
         """The function's result for a viewer request: the request to forward, or a response; None: no function."""
         code = self.code_for(environment)
+        if code is None and environment not in self._known:
+            return None  # no function, and none to free: no need to wait for the worker
         with self._lock:
             if code is None:
                 if environment in self._known:  # the environment's function was deleted: free its context
@@ -105,7 +113,10 @@ class ViewerFunctions:
                     self._call_quietly({"forget": environment})
                 return None
             try:
-                return dict(self._call({"environment": environment, "code": code, "event": event}))
+                result = self._call({"environment": environment, "code": code, "event": event})
+                if not isinstance(result, dict):  # CloudFront takes a request or a response object, nothing else
+                    raise FunctionError(f"the function returned {json.dumps(result)}, not a request or a response")
+                return result
             except FunctionError as error:
                 _log.warning("edge: the CloudFront function of %s failed (%s): answering 503", environment, error)
                 return dict(FUNCTION_ERROR)
@@ -158,22 +169,21 @@ class ViewerFunctions:
     def _read_line(self, worker: subprocess.Popen[bytes]) -> bytes:
         assert worker.stdout is not None
         deadline = time.monotonic() + self.timeout_s
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([worker.stdout], [], [], remaining)[0]:
-                raise FunctionError(f"no answer within {self.timeout_s:g} s")
-            chunk = os.read(worker.stdout.fileno(), 65536)
-            if not chunk:
-                raise FunctionError(f"the worker exited ({worker.wait()})")
-            self._buffer += chunk
+        with selectors.DefaultSelector() as selector:
+            selector.register(worker.stdout, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise FunctionError(f"no answer within {self.timeout_s:g} s")
+                chunk = os.read(worker.stdout.fileno(), 65536)
+                if not chunk:
+                    raise FunctionError(f"the worker exited ({worker.wait()})")
+                self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line
 
     def _start_worker(self) -> None:
-        node = shutil.which("node")
-        if node is None:
-            raise FunctionError("Node.js is needed to run CloudFront functions (apt install nodejs)")
-        self._worker = subprocess.Popen([node, *self._arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._worker = subprocess.Popen([self._node, *self._arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._buffer = b""
         self._known.clear()
 
@@ -205,9 +215,11 @@ class _Proxy(websocket.WebSocketHandler):
         self.functions = functions
         self.upstream: websocket.WebSocketClientConnection | None = None
 
-    def prepare(self) -> None:
-        """The distribution's viewer-request function runs before anything else, websocket upgrades included."""
-        result = self.functions.run(self.request.path.split("/", 2)[1], viewer_event(self.request))
+    async def prepare(self) -> None:
+        """The distribution's viewer-request function runs before anything else, websocket upgrades included;
+        in a thread, so a slow function holds up no other request the edge is serving."""
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, self.functions.run, self.request.path.split("/", 2)[1], viewer_event(self.request))
         if result is None or "statusCode" not in result:
             return
         self.set_status(int(result["statusCode"]), result.get("statusDescription"))
@@ -296,6 +308,9 @@ class Edge:
         self.port = self._sockets[0].getsockname()[1]
         self.domain = f"localhost:{self.port}"  # what the emulated distribution reports as its DomainName
         self._loop = asyncio.new_event_loop()
+        # where viewer functions are waited on, off the loop; shut down with the edge
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="localcloud-edge-function")
+        self._loop.set_default_executor(self._executor)
         self._thread = threading.Thread(target=self._run, name="localcloud-edge", daemon=True)
 
     def _run(self) -> None:
@@ -311,3 +326,8 @@ class Edge:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self.functions.close()
+        self._executor.shutdown(wait=True)
+        for sock in self._sockets:
+            sock.close()
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -46,7 +46,8 @@ class Scheduler:
 
     def __init__(self, account: str, region: str, speed: float) -> None:
         self.account, self.region, self.speed = account, region, speed
-        self._due: dict[str, float] = {}
+        self._due: dict[str, float] = {}  # rule ARN -> when it fires next (monotonic seconds)
+        self._speed = speed
         self._warned: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="localcloud-schedules", daemon=True)
@@ -69,8 +70,9 @@ class Scheduler:
     def tick(self, now: float) -> list[str]:
         """Fire every rule that is due at `now` (monotonic seconds); returns their names."""
         fired: list[str] = []
-        if self.speed <= 0:  # the clock stands still (it may be set going: `speed` is read every tick)
-            self._due.clear()
+        if self.speed != self._speed:  # `speed` is read every tick: a new pace counts from now
+            self._speed, self._due = self.speed, {}
+        if self.speed <= 0:  # the clock stands still
             return fired
         for bus in list(events_backends[self.account][self.region].event_buses.values()):
             for rule in list(bus.rules.values()):
@@ -107,19 +109,26 @@ def _millis(moment: datetime.datetime | None) -> int | None:
     return int(moment.timestamp() * 1000) if moment is not None else None
 
 
-def execution_status_changed(execution: Execution) -> None:
-    """Send the execution's status to the default bus, as Step Functions does."""
-    status = getattr(execution.exec_status, "value", execution.exec_status)
+def execution_status_changed(execution: Execution, status: str | None = None) -> None:
+    """Send the execution's status (or `status`) to the default bus, as Step Functions does for a Standard
+    workflow; never for an Express one. A failure to send is logged, never raised into the execution."""
+    if getattr(execution.sm_type, "value", execution.sm_type) != "STANDARD":
+        return
+    status = status or getattr(execution.exec_status, "value", execution.exec_status)
     detail = {
         "executionArn": execution.exec_arn, "stateMachineArn": execution.state_machine_arn, "name": execution.name,
-        "status": status, "startDate": _millis(execution.start_date), "stopDate": _millis(execution.stop_date),
-        "input": json.dumps(execution.input_data), "output": json.dumps(execution.output)
-        if execution.output is not None else None,
+        "status": status, "startDate": _millis(execution.start_date),
+        "stopDate": None if status == "RUNNING" else _millis(execution.stop_date),
+        "input": json.dumps(execution.input_data),
+        "output": json.dumps(execution.output) if execution.output is not None and status != "RUNNING" else None,
         "error": execution.error, "cause": execution.cause,
     }
-    events_backends[execution.account_id][execution.region_name].put_events([{
-        "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
-        "Detail": json.dumps(detail), "Resources": [execution.exec_arn]}])
+    try:
+        events_backends[execution.account_id][execution.region_name].put_events([{
+            "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+            "Detail": json.dumps(detail), "Resources": [execution.exec_arn]}])
+    except Exception:
+        _log.exception("schedules: the status event of %s was not sent", execution.exec_arn)
 
 
 _start = Execution.start
@@ -127,8 +136,10 @@ _terminated = BaseExecutionWorkerCommunication.terminated
 
 
 def _started(self: Execution) -> None:
+    # RUNNING goes out before the worker starts: a fast execution may end before start() returns
+    if self.exec_worker is None:
+        execution_status_changed(self, "RUNNING")
     _start(self)
-    execution_status_changed(self)
 
 
 def _ended(self: BaseExecutionWorkerCommunication) -> None:

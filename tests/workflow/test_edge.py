@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,9 +106,10 @@ def test_edges_started_and_stopped_one_after_another_leave_no_worker_or_thread(t
 
 def test_a_function_that_throws_or_runs_too_long_is_a_503_as_cloudfront_answers(tmp_path: Path) -> None:
     code = {"throws": "function handler(event) { return event.nothing.here; }", "loops": LOOPING,
-            "fine": allow_list_code("fine", ["127.0.0.1/32"])}
+            "nothing": "function handler(event) { }", "fine": allow_list_code("fine", ["127.0.0.1/32"])}
     with edge(tmp_path, code) as instance:
         assert get(instance, "/throws/lab") == 503
+        assert get(instance, "/nothing/lab") == 503  # neither a request nor a response
         assert get(instance, "/loops/lab") == 503  # the worker's own time limit stops it; the worker lives on
         assert get(instance, "/fine/lab") == 404
 
@@ -132,6 +134,22 @@ def test_a_dead_worker_is_a_503_with_a_log_line_and_the_next_request_gets_a_new_
         assert functions.worker_pid not in (None, first)
     finally:
         functions.close()
+
+
+def test_a_looping_function_holds_up_no_other_environments_traffic(tmp_path: Path) -> None:
+    """The function runs off the edge's event loop: while one environment's function loops (up to its time limit),
+    a request that needs no function (a path of no environment) is answered at once."""
+    code = {"loops": LOOPING}
+    with edge(tmp_path, code) as instance:
+        slow = threading.Thread(target=get, args=(instance, "/loops/lab"))
+        slow.start()
+        time.sleep(0.2)
+        began = time.monotonic()
+        assert requests.get(f"https://{instance.domain}/elsewhere/", verify=str(instance.ca_file),
+                            timeout=30).status_code == 404
+        answered_in = time.monotonic() - began
+        slow.join()
+    assert answered_in < 0.5, answered_in
 
 
 def test_a_stuck_worker_is_replaced_after_the_edge_stops_waiting() -> None:

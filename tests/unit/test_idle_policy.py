@@ -115,3 +115,15 @@ def test_a_running_benchmark_keeps_an_idle_or_silent_environment() -> None:
     for signals in (idle, silent):
         decision = decide(signals, POLICY, NOW, NOW - timedelta(hours=6), unreachable_before=5)
         assert decision.action == "keep" and "benchmark running (execution-1)" in decision.reason
+
+
+@pytest.mark.parametrize("reported", ["not a time", None, 12, "2099-01-01T00:00:00+00:00", "2026-11-26T11:59:00",
+                                      (NOW + timedelta(minutes=5)).isoformat()])
+def test_a_report_time_the_task_wrote_wrong_is_no_report(reported: object) -> None:
+    """The notebook task writes its report: a malformed, zone-less or future time never counts (a time in 2099
+    would keep an idle environment running for ever; one that does not parse made the sweep skip it)."""
+    from orchestrator.domain.lifecycle import _counts
+
+    assert _counts({"reportedAt": reported}, NOW, LONG_AGO) is False
+    assert _counts({"reportedAt": ago(1).isoformat()}, NOW, LONG_AGO) is True
+    assert _counts({"reportedAt": (NOW + timedelta(seconds=30)).isoformat()}, NOW, LONG_AGO) is True  # clock skew

@@ -25,6 +25,7 @@ from orchestrator.settings import settings
 SWEEP_CONCURRENCY = 8
 # The activity sidecar reports every minute; older than this, its report no longer counts.
 REPORT_MAX_AGE = timedelta(minutes=3)
+CLOCK_SKEW = timedelta(minutes=1)  # how far ahead of the sweep's clock a report's time may be and still count
 # A stack delete (CloudFront distribution included) that has not finished by then is reported as failed.
 DELETE_DEADLINE = timedelta(minutes=90)
 # A deploy step already running at a delete may create the stack after it (its Lambda runs at most 5 minutes):
@@ -120,9 +121,16 @@ def settle_deletion(record: EnvironmentRecord, now: datetime | None = None) -> E
 
 
 def _counts(report: dict[str, Any], now: datetime, ready_since: datetime) -> bool:
-    """A report counts when it is recent and from this run (a stopped task's last report does not)."""
-    reported_at = datetime.fromisoformat(report["reportedAt"])
-    return now - reported_at <= REPORT_MAX_AGE and reported_at >= ready_since
+    """A report counts when it is recent and from this run (a stopped task's last report does not). The notebook
+    task writes it, so a time that is malformed, without a zone or in the future is no report: it never keeps an
+    environment running, nor stops the sweep from judging it."""
+    try:
+        reported_at = datetime.fromisoformat(str(report.get("reportedAt")))
+    except ValueError:
+        return False
+    if reported_at.tzinfo is None:
+        return False
+    return ready_since <= reported_at <= now + CLOCK_SKEW and now - reported_at <= REPORT_MAX_AGE
 
 
 def _policy(record: EnvironmentRecord) -> IdlePolicy:
@@ -142,7 +150,7 @@ def judge(record: EnvironmentRecord, now: datetime) -> SweepDecision:
     else:
         # Only the task's own sidecar can see Jupyter: the sweep runs outside the VPC, and the notebook's URL
         # admits the viewer allow-list only. No fresh report counts as unreachable (3 in a row: UNHEALTHY).
-        reported = f"last report at {report['reportedAt']}" if report else "no report yet"
+        reported = f"last report at {str(report.get('reportedAt'))[:40]!r}" if report else "no report yet"
         signals = Signals(reachable=False, error=f"no activity report from the notebook task ({reported})")
         source = "stale report" if report else "no report"
     run = record.benchmark_run

@@ -165,3 +165,13 @@ def test_every_action_without_a_resource_type_is_granted_on_star() -> None:
 def test_the_named_exceptions_are_actions_without_a_resource_type() -> None:
     for action, evidence in iam.EVALUATED_ON_A_RESOURCE.items():
         assert iam.resource_types(action) == [] and evidence, action
+
+
+def test_only_the_api_may_read_a_notebook_token() -> None:
+    """The token opens a notebook: of the orchestrator's roles, only the API's (which hands it to the environment's
+    owner) reads it; the sweep deletes tokens and never reads one. (In the environment's stacks, the task execution
+    role reads it for the ECS agent; the boundary is no grant.)"""
+    readers = sorted({where.split(":")[1].removesuffix("Role") for where, statement in _every_policy_statement()
+                      if any(fnmatchcase("secretsmanager:GetSecretValue", a) for a in _actions(statement))
+                      and where.startswith("template.yaml") and not where.endswith("Boundary")})
+    assert readers == ["ApiFunction"]

@@ -543,3 +543,30 @@ def test_the_instance_type_comparison_is_paged_and_names_its_workload(state_mach
         if not token:
             break
     assert sorted(seen) == ["inf2.8xlarge", "inf2.xlarge", "trn1.2xlarge"]
+
+
+def _raw(method: str, path: str, body: str, content_type: str | None) -> tuple[int, dict]:
+    event = proxy_event(method, path, body)
+    event["headers"] = {"Content-Type": content_type} if content_type else {}
+    response = api.handler(event, FakeContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_a_body_that_is_not_json_by_its_content_type_is_a_400_naming_it(state_machine: str,
+                                                                        content_type: str) -> None:
+    status, body = _raw("POST", "/environments", json.dumps({"name": "typed"}), content_type)
+    assert status == 400 and body["message"].startswith(f"Content-Type: {content_type} is not accepted")
+    assert call("GET", "/environments/typed")[0] == 404  # nothing was created
+    # JSON by its type (with a charset, or a +json type) and a body without a type are read as before
+    assert _raw("POST", "/environments", json.dumps({"name": "typed"}), "application/json; charset=utf-8")[0] == 202
+
+
+def test_json_nested_too_deep_is_a_400_and_still_leaves_an_access_line(state_machine: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    logged: list[dict] = []
+    monkeypatch.setattr(api.logger, "info", lambda message, extra=None: logged.append(extra or {}))
+    deep = "[" * 1000 + "]" * 1000
+    status, body = _raw("POST", "/environments", deep, "application/json")
+    assert status == 400 and body["message"].startswith("body: JSON nested deeper than")
+    assert any(line.get("status") == 400 and line.get("method") == "POST" for line in logged)

@@ -342,15 +342,57 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
+MAX_JSON_DEPTH = 64  # the deepest body a route takes is a benchmark import: under 10 levels
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body this API cannot read as JSON, answered as a 400 before the resolver parses it (a body of another
+    Content-Type, or JSON nested deep enough to exhaust the parser: a 502 otherwise)."""
+    body = event.get("body")
+    if not body:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        message = f"Content-Type: {media_type} is not accepted; send the body as application/json"
+    elif (body.count("[") + body.count("{") > MAX_JSON_DEPTH) and _json_depth(body) > MAX_JSON_DEPTH:
+        message = f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    else:
+        return None
+    return {"statusCode": 400, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": ErrorBody(message=message).model_dump_json(exclude_none=True), "isBase64Encoded": False}
+
+
 @lambda_entry("environments_table", "benchmarks_table", "idempotency_table", "state_machine_arn",
               "environment_stack_role_arn")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     identity = (event.get("requestContext") or {}).get("identity") or {}
     logger.append_keys(path=event.get("path"), caller=identity.get("userArn"))
     began = time.perf_counter()
-    response = app.resolve(event, context)
-    # the access log: one line per request, in the function's log group (see template.yaml, CKV_AWS_76)
-    logger.info("request", extra={"method": event.get("httpMethod"), "status": response["statusCode"],
-                                  "sourceIp": identity.get("sourceIp"),
-                                  "ms": round((time.perf_counter() - began) * 1000, 1)})
-    return response
+    status = 502  # what API Gateway answers when the function fails
+    try:
+        response = _unreadable_body(event) or app.resolve(event, context)
+        status = response["statusCode"]
+        return response
+    finally:
+        # the access log: one line per request, whatever happened (see template.yaml, CKV_AWS_76)
+        logger.info("request", extra={"method": event.get("httpMethod"), "status": status,
+                                      "sourceIp": identity.get("sourceIp"),
+                                      "ms": round((time.perf_counter() - began) * 1000, 1)})

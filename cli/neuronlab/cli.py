@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,7 @@ import typer
 from neuronlab_core import instance_types
 from rich import box
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
 from neuronlab import local, plots
@@ -32,6 +33,27 @@ err = Console(stderr=True, emoji=False)
 
 LocalOpt = Annotated[bool, typer.Option("--local", help="Target LocalCloud instead of the deployed stack.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+# C0 and C1 control characters: terminal escape sequences (cursor moves, OSC 8 hyperlinks, screen clears)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> Any:
+    """What the server sent, without control characters in any string: names, models, reasons and evidence
+    come from other users and from containers, and must not drive this terminal."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    return value
+
+
+def escape(text: str) -> str:
+    """Text as rich prints it verbatim: markup escaped, control characters dropped."""
+    return escape_markup(printable(text))
 
 
 def _print_json(data: Any) -> None:
@@ -112,7 +134,7 @@ def _find(target: Target, name: str) -> dict[str, Any] | None:
 def _api(target: Target, method: str, path: str, **kwargs: Any) -> Any:
     for attempt in (1, 2):  # one retry; a start carries a clientToken, so its retry is safe
         try:
-            return target.request(method, path, **kwargs)
+            return printable(target.request(method, path, **kwargs))
         except ApiError as error:
             _fail(str(error), 2)
         except (requests.ConnectionError, requests.Timeout) as error:
@@ -253,7 +275,7 @@ def _run_sweep_function(use_local: bool, event: dict[str, Any], what: str) -> di
     target = _target(use_local)
     response = target.boto3_client("lambda").invoke(FunctionName=target.function_name("IdleSweepFunction"),
                                                     Payload=json.dumps(event).encode())
-    payload = json.loads(response["Payload"].read())
+    payload = printable(json.loads(response["Payload"].read()))
     if response.get("FunctionError"):
         _fail(f"the {what} failed: {payload.get('errorMessage', payload)}")
     return payload

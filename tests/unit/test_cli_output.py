@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,55 @@ def test_history_by_instance_type_shows_the_comparison_cheapest_first(monkeypatc
     assert "- (CPU)" in lines[first + 1]
     refused = CliRunner().invoke(cli.app, ["history", "--by", "instance-type"])
     assert refused.exit_code == 2 and "--by: only instance-type, with --model" in refused.output
+
+
+HOSTILE = "bert\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\\x1b[2J\x1b[31m\x9b0m"
+
+
+def assert_inert(shown: str) -> None:
+    """The hostile text is there as text; none of its sequences reached the terminal (rich's own styling does)."""
+    assert "evil.example" in shown
+    for sequence in ("\x1b]8;;https://evil", "\x1b[2J", "\x1b[31m", "\x9b"):
+        assert sequence not in shown, sequence
+
+
+def _terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """The CLI's console as a terminal shows it: the raw characters it writes."""
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=screen, width=120, emoji=False, force_terminal=True))
+    return screen
+
+
+def test_another_users_strings_cannot_drive_the_terminal_in_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An imported run's model name (anyone's) with a hyperlink, a screen clear and colours prints as its text."""
+    screen = _terminal(monkeypatch)
+    monkeypatch.setattr(cli, "_target", lambda use_local: Fake())
+    CliRunner().invoke(cli.app, ["history", "--wide"])
+    assert_inert(screen.getvalue())
+
+
+def test_a_containers_strings_cannot_drive_the_terminal_in_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep's evidence quotes what a notebook task reported."""
+    screen = _terminal(monkeypatch)
+    monkeypatch.setattr(cli, "_target", lambda use_local: Fake())
+    result = CliRunner().invoke(cli.app, ["sweep"])
+    assert result.exit_code == 0, result.output
+    assert_inert(screen.getvalue())
+
+
+class Fake:
+    """The deployment as the CLI reaches it: the API (history) and the sweep function, answering hostile text."""
+
+    api_url = "https://api.example/v1"
+
+    def request(self, method: str, path: str, **kwargs: object) -> dict:
+        return {"benchmarks": [{**_run(1), "model": HOSTILE, "environment": HOSTILE}]}
+
+    def function_name(self, logical_id: str) -> str:
+        return "sweep"
+
+    def boto3_client(self, service: str) -> object:
+        decision = {"environment": "alpha", "action": "keep", "reason": HOSTILE,
+                    "evidence": {"reachable": False, "error": HOSTILE}}
+        payload = io.BytesIO(json.dumps({"decisions": [decision]}).encode())
+        return type("Lambda", (), {"invoke": lambda self, **kwargs: {"Payload": payload}})()

@@ -445,7 +445,7 @@ def test_an_import_is_refused_naming_the_rule(state_machine: str) -> None:
     assert status == 400 and body["details"][0].startswith("throughput: Input should be less than or equal to")
     padded = json.dumps(_harness_result("x", 1.0)) + " " * 300_000  # valid JSON, too large a document
     status, body = call("POST", "/benchmarks", padded)
-    assert status == 400 and "an imported result is at most 262144" in body["message"]
+    assert status == 400 and "an imported result included) is at most 262144" in body["message"]
     assert boto3.resource("dynamodb").Table(settings().benchmarks_table).scan()["Count"] == 0
 
 
@@ -570,3 +570,26 @@ def test_json_nested_too_deep_is_a_400_and_still_leaves_an_access_line(state_mac
     status, body = _raw("POST", "/environments", deep, "application/json")
     assert status == 400 and body["message"].startswith("body: JSON nested deeper than")
     assert any(line.get("status") == 400 and line.get("method") == "POST" for line in logged)
+
+
+def test_a_crafted_histogram_is_refused_before_it_costs_memory(state_machine: str) -> None:
+    """A 52-character histogram claiming 5 significant digits over the widest range made hdrh allocate 47 MiB
+    before its parameters were checked: 64 of them in one import kill a 512 MB function. The header is read first."""
+    import tracemalloc
+
+    from hdrh.histogram import HdrHistogram
+
+    crafted = HdrHistogram(1, 2**62, 5)
+    crafted.record_value(1)
+    text = crafted.encode().decode()
+    point = {"models": 1, "threads": 1, "inferences": 10, "duration_s": 1.0, "throughput": 10.0,
+             "latency_ms": {"p50": 1.0, "p90": 1.1, "p95": 1.2, "p99": 1.3, "p999": 1.5}, "histogram": text}
+    result = {**_harness_result("crafted", 1.0), "sweep": [point] * 64}
+    tracemalloc.start()
+    try:
+        status, body = call("POST", "/benchmarks", result)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 400 and "significant digits is expected" in json.dumps(body)
+    assert peak < 32 * 1024 * 1024, f"{peak / 2**20:.1f} MiB to refuse it"

@@ -183,3 +183,27 @@ def test_a_function_missing_a_variable_fails_when_lambda_loads_it() -> None:
     assert "orchestrator.handlers.steps.store_metrics: environment variable(s) BENCHMARKS_TABLE required" \
         in failed.stderr
     assert load("orchestrator.handlers.steps.mark_ready").returncode == 0
+
+
+def test_a_histogram_that_inflates_past_its_bound_is_refused_before_it_is_inflated() -> None:
+    """A payload with the right range and precision whose zlib data inflates to 32 MiB: read to 512 KiB, refused."""
+    import base64
+    import struct
+    import tracemalloc
+    import zlib
+
+    from neuronlab_core import latency
+
+    header = struct.pack(">IIIIQQd", 0x1C849313, 0, 0, latency.SIGNIFICANT_DIGITS, latency.LOWEST_US,
+                         latency.HIGHEST_US, 1.0)
+    compressed = zlib.compress(header + bytes(32 * 1024 * 1024), 9)
+    text = base64.b64encode(struct.pack(">II", 0x1C849314, len(compressed)) + compressed).decode()
+    assert len(text) < latency.MAX_ENCODED_CHARS
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="payload is over 524288 bytes decompressed"):
+            latency.decode(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024

@@ -363,14 +363,18 @@ def _json_depth(text: str) -> int:
 
 
 def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
-    """A body this API cannot read as JSON, answered as a 400 before the resolver parses it (a body of another
-    Content-Type, or JSON nested deep enough to exhaust the parser: a 502 otherwise)."""
+    """A body this API will not read, answered as a 400 before the resolver parses it: one larger than any route
+    takes, one of another Content-Type, or JSON nested deep enough to exhaust the parser (a 502 otherwise)."""
     body = event.get("body")
     if not body:
         return None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media_type = str(headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    size = len(body.encode())
+    if size > history.MAX_IMPORT_BYTES:  # the largest body a route takes: measured before anything parses it
+        message = f"body: {size} bytes; a request body (an imported result included) is at most " \
+                  f"{history.MAX_IMPORT_BYTES}"
+    elif media_type != "application/json" and not media_type.endswith("+json"):
         message = f"Content-Type: {media_type} is not accepted; send the body as application/json"
     elif (body.count("[") + body.count("{") > MAX_JSON_DEPTH) and _json_depth(body) > MAX_JSON_DEPTH:
         message = f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels"

@@ -29,7 +29,7 @@ def main() -> None:
     from neuronlab import cli
     from orchestrator.adapters import aws
     from orchestrator.settings import settings
-    from tests.helpers import InProcessApi, create_tables_from_template, synthetic_history
+    from tests.helpers import HISTORIAN, InProcessApi, create_tables_from_template, synthetic_history
 
     out = ROOT / "bench-results" / "plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -38,8 +38,9 @@ def main() -> None:
         os.environ.update(create_tables_from_template())
         os.environ.setdefault("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:none")
         os.environ.setdefault("ENVIRONMENT_STACK_ROLE_ARN", "arn:aws:iam::123456789012:role/neuronlab-stacks")
+        os.environ["ADMIN_PRINCIPALS"] = HISTORIAN  # an admin's imports make the shared history
         settings.cache_clear()
-        api = InProcessApi()
+        api = InProcessApi(caller=HISTORIAN)
         cli._target = lambda use_local: api  # type: ignore[assignment]
         roles = synthetic_history(api, runs=40)
         commands = {"trend": ["history", *SERIES, "--limit", "100"],

@@ -33,6 +33,8 @@ def create_tables_from_template() -> dict[str, str]:
 
 
 ALICE = "arn:aws:iam::123456789012:user/alice"
+# An admin of the unit tests' deployment (tests/unit/conftest.py): an admin's imports join the shared history
+HISTORIAN = "arn:aws:iam::123456789012:user/historian"
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from moto import mock_aws
 
 from orchestrator.adapters import aws
 from orchestrator.settings import settings
-from tests.helpers import create_tables_from_template
+from tests.helpers import HISTORIAN, create_tables_from_template
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/neuronlab:latest"
 
@@ -25,6 +25,7 @@ def tables(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str,
         # the API's other required settings; `state_machine` points STATE_MACHINE_ARN at a real one
         monkeypatch.setenv("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:none")
         monkeypatch.setenv("ENVIRONMENT_STACK_ROLE_ARN", "arn:aws:iam::123456789012:role/neuronlab-stacks")
+        monkeypatch.setenv("ADMIN_PRINCIPALS", HISTORIAN)  # its imports make the shared history tests read
         settings.cache_clear()
         yield names
         settings.cache_clear()

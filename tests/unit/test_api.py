@@ -12,7 +12,7 @@ import pytest
 from orchestrator.domain import environments
 from orchestrator.handlers import api
 from orchestrator.settings import settings
-from tests.helpers import ALICE, FakeContext, proxy_event
+from tests.helpers import ALICE, HISTORIAN, FakeContext, proxy_event
 from tests.unit.conftest import IMAGE
 
 
@@ -417,19 +417,59 @@ def _harness_result(run_id: str, throughput: float, environment: str | None = No
 
 
 def test_an_imported_result_is_judged_like_a_workflow_run_and_recorded_once(state_machine: str) -> None:
-    status, body = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0))
+    shared = "random:bert-base#inf2.xlarge#neuron#b1#s128#float32#p1#latency"
+    # an admin's import joins the shared series, as a workflow run does
+    status, body = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0), caller=HISTORIAN)
     assert status == 201, body
-    assert body["series"] == "random:bert-base#inf2.xlarge#neuron#b1#s128#float32#p1#latency"
-    assert body["verdict"] == "baseline"
+    assert body["series"] == shared and body["verdict"] == "baseline"
     item = boto3.resource("dynamodb").Table(settings().benchmarks_table).get_item(
         Key={"series": body["series"], "runKey": body["runKey"]})["Item"]
-    assert item["importedBy"] == ALICE and float(item["cost_per_million_usd"]) > 0
-    status, again = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0))
+    assert item["importedBy"] == HISTORIAN and float(item["cost_per_million_usd"]) > 0
+    status, again = call("POST", "/benchmarks", _harness_result("by-hand-1", 1000.0), caller=HISTORIAN)
     assert status == 409 and "already in the history" in again["message"]
-    # the same path as a workflow run: it joins the series' listing
     listed = call("GET", "/benchmarks", query={"model": "random:bert-base", "instanceType": "inf2.xlarge",
                                                  "backend": "neuron"})[1]["benchmarks"]
     assert [b["run_id"] for b in listed] == ["by-hand-1"]
+    # anyone else's is judged against it, and kept in their own series
+    status, body = call("POST", "/benchmarks", {**_harness_result("by-hand-2", 500.0),
+                                                "started_at": "2026-11-20T11:00:00+00:00"})
+    assert status == 201 and body["series"] == f"{shared}#imported-by#{ALICE}"
+    assert call("GET", "/benchmarks/runs/by-hand-2")[1]["importedBy"] == ALICE
+
+
+def test_anyone_elses_import_changes_nothing_others_see_or_are_judged_against(state_machine: str) -> None:
+    """An import that names no environment is anyone's to make: it must not become the baseline, confirm a change,
+    raise a regression, head a series from the future, or put an unknown instance type into the comparison."""
+    def at(minute: int) -> str:
+        return f"2026-11-20T{10 + minute // 60:02d}:{minute % 60:02d}:00+00:00"
+
+    # Given a shared history at 1000/s
+    for minute in range(8):
+        result = {**_harness_result(f"shared-{minute}", 1000.0 + minute % 3), "started_at": at(minute)}
+        assert call("POST", "/benchmarks", result, caller=HISTORIAN)[0] == 201
+    compared = call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})[1]["configurations"]
+    # When alice imports a collapse to 100/s, one dated 2099, one on an unknown instance type and a CUDA run
+    for minute in range(8, 16):
+        result = {**_harness_result(f"forged-{minute}", 100.0), "started_at": at(minute)}
+        assert call("POST", "/benchmarks", result)[0] == 201
+    status, body = call("POST", "/benchmarks", {**_harness_result("future", 1.0), "started_at": "2099-01-01T00:00:00Z",
+                                                "finished_at": "2099-01-01T00:00:00Z"})
+    assert status == 400 and body["message"].startswith("started_at: 2099-01-01T00:00:00+00:00 is in the future")
+    status, body = call("POST", "/benchmarks", {**_harness_result("odd", 1.0), "instance_type": "x9.huge"})
+    assert status == 400 and "x9.huge" in body["message"] and "inf2.xlarge" in body["message"]
+    status, body = call("POST", "/benchmarks", {**_harness_result("gpu", 1.0), "backend": "cuda"})
+    assert status == 400 and body["message"].startswith("backend: cuda runs cannot be on inf2.xlarge")
+    assert call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})[1]["configurations"] == compared
+    # Then the next shared run is judged against the shared history alone, and nothing shared changed
+    status, body = call("POST", "/benchmarks", {**_harness_result("shared-next", 1001.0), "started_at": at(20)},
+                        caller=HISTORIAN)
+    assert status == 201 and body["verdict"] not in ("regression", "improvement") and body["confirmed"] == []
+    assert call("GET", "/benchmarks/regressions")[1]["regressions"] == []
+    (level,) = call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})[1]["configurations"]
+    assert level["runs"] == 9 and level["throughput"] > 990  # the shared runs alone
+    listed = call("GET", "/benchmarks", query={"model": "random:bert-base", "instanceType": "inf2.xlarge",
+                                                 "backend": "neuron"})[1]["benchmarks"]
+    assert not [b["run_id"] for b in listed if not b["run_id"].startswith("shared-")]
 
 
 def test_an_import_is_refused_naming_the_rule(state_machine: str) -> None:
@@ -456,7 +496,7 @@ def test_a_models_instance_types_are_compared_cheapest_first_from_their_current_
     for minute, (run_id, instance_type, backend, throughput) in enumerate(runs):
         result = {**_harness_result(run_id, throughput), "instance_type": instance_type, "backend": backend,
                   "started_at": f"2026-11-20T10:0{minute}:00+00:00"}
-        assert call("POST", "/benchmarks", result)[0] == 201
+        assert call("POST", "/benchmarks", result, caller=HISTORIAN)[0] == 201
     status, body = call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})
     assert status == 200
     rows = [(c["instance_type"], c["backend"], c["runs"], c["throughput"], c["cost_per_million_usd"])
@@ -518,12 +558,13 @@ def test_a_run_without_histograms_is_compared_by_its_percentiles_alone(state_mac
 def test_an_imported_run_with_wrong_outputs_is_recorded_as_a_regression(state_machine: str) -> None:
     wrong = {**_harness_result("wrong", 1000.0), "correctness": {"max_abs_diff": 0.9, "classes_agree": False,
                                                                  "tolerance": 0.05}}
-    status, body = call("POST", "/benchmarks", wrong)
+    status, body = call("POST", "/benchmarks", wrong, caller=HISTORIAN)
     assert status == 201 and body["verdict"] == "incorrect"
     regressions = call("GET", "/benchmarks/regressions")[1]["regressions"]
     assert [(r["measure"], r["maxAbsDiff"], r["classesAgree"]) for r in regressions] == [("correctness", 0.9, False)]
     # a run id names one run: importing another run under it is refused
-    status, body = call("POST", "/benchmarks", {**_harness_result("wrong", 1.0), "started_at": "2026-11-21T00:00:00Z"})
+    status, body = call("POST", "/benchmarks", {**_harness_result("wrong", 1.0), "started_at": "2026-11-21T00:00:00Z"},
+                        caller=HISTORIAN)
     assert status == 409 and "names another run" in body["message"]
 
 
@@ -531,7 +572,7 @@ def test_the_instance_type_comparison_is_paged_and_names_its_workload(state_mach
     for minute, instance_type in enumerate(("inf2.xlarge", "inf2.8xlarge", "trn1.2xlarge")):
         result = {**_harness_result(f"r{minute}", 1000.0), "instance_type": instance_type, "batch_size": 4,
                   "started_at": f"2026-11-20T10:0{minute}:00+00:00"}
-        assert call("POST", "/benchmarks", result)[0] == 201
+        assert call("POST", "/benchmarks", result, caller=HISTORIAN)[0] == 201
     assert call("GET", "/benchmarks/compare", query={"model": "random:bert-base"})[1]["configurations"] == []
     seen, token = [], None
     while True:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from neuronlab import cli, plots
-from tests.helpers import InProcessApi, synthetic_history
+from tests.helpers import HISTORIAN, InProcessApi, synthetic_history
 
 SERIES = ["--model", "random:bert-base", "--instance-type", "inf2.xlarge", "--backend", "neuron"]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def history(state_machine: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    api = InProcessApi()
+    api = InProcessApi(caller=HISTORIAN)  # an admin's imports: the shared history
     monkeypatch.setattr(cli, "_target", lambda use_local: api)
     return synthetic_history(api, runs=24)
 

@@ -185,11 +185,11 @@ class Doctor:
         its smallest allowed type."""
         from neuronlab_core import instance_types
 
-        allowed = [t for t in self.parameters.get("AllowedInstanceTypes", "").split(",") if t.strip()]
+        allowed = [t.strip() for t in self.parameters.get("AllowedInstanceTypes", "").split(",") if t.strip()]
         smallest: dict[str, int] = {}
         for name in allowed or instance_types.supported():
-            family = name.strip()[:3]
-            vcpus = instance_types.lookup(name.strip()).vcpus
+            family = name[:3]
+            vcpus = instance_types.lookup(name).vcpus
             smallest[family] = min(smallest.get(family, vcpus), vcpus)
         for family, need in sorted(smallest.items()):
             code, name = QUOTAS[family]

@@ -24,6 +24,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -52,9 +53,12 @@ class Integration:
     resource: str  # the resource path: /environments/{name}
     credentials: str | None  # None: the function's resource policy decides
 
+    @cached_property
+    def _path(self) -> re.Pattern[str]:
+        return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.resource)) + "/?")  # {name}: a segment
+
     def serves(self, method: str, path: str) -> bool:
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(self.resource))  # {name}: one path segment
-        return method == self.method and re.fullmatch(pattern + "/?", path) is not None
+        return method == self.method and self._path.fullmatch(path) is not None
 
 
 def integrations(template: dict[str, Any], function: str) -> list[Integration]:

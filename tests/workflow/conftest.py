@@ -26,6 +26,16 @@ def http(cloud: LocalCloud, person: str = "you") -> requests.Session:
     return signing.session(cloud.person(person), REGION)
 
 
+def event_queue(name: str, pattern: dict[str, Any]) -> str:
+    """An SQS queue that a rule on the default bus sends the events matching `pattern` to: its URL."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    return queue
+
+
 @contextmanager
 def running(directory: Path, parameters: dict[str, str] | None = None, clock_speed: float = 0) -> Iterator[LocalCloud]:
     """A LocalCloud for one test module (with these template parameters over its own); the process

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from localcloud.cloud import REGION, LocalCloud
 from neuronlab import cli
 from neuronlab.client import Target
-from tests.workflow.conftest import http
+from tests.workflow.conftest import event_queue, http
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +29,8 @@ def _run(run_id: str, minute: int, **overrides: object) -> dict:
 def test_a_regression_reaches_an_eventbridge_rule_and_runs_are_read_by_id(cloud: LocalCloud,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a rule on the default bus that sends BenchmarkRegression events to a queue
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName="regressions")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="regressions", EventPattern=json.dumps({"source": ["neuronlab"],
-                                                                 "detail-type": ["BenchmarkRegression"]}))
-    events.put_targets(Rule="regressions", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    sqs = boto3.client("sqs")
+    queue = event_queue("regressions", {"source": ["neuronlab"], "detail-type": ["BenchmarkRegression"]})
     api = http(cloud, "admin-history")  # an admin's imports join the shared history (anyone else's stay their own)
     # When a correct run and then one with wrong outputs are imported
     assert api.post(f"{cloud.api.url}/benchmarks", json=_run("good-1", 0), timeout=30).status_code == 201

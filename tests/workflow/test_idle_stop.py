@@ -13,7 +13,7 @@ from neuronlab_core import jupyter
 
 from localcloud import faults
 from localcloud.cloud import LocalCloud
-from tests.workflow.conftest import home, http, start, wait
+from tests.workflow.conftest import event_queue, home, http, start, wait
 
 pytestmark = pytest.mark.slow
 
@@ -156,11 +156,8 @@ def test_unreachable_notebook_becomes_unhealthy_and_is_scaled_to_zero(cloud: Loc
 
 def test_warning_then_stop_events_reach_eventbridge(cloud: LocalCloud) -> None:
     # Given a rule that copies NeuronLab's events to a queue
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName="neuronlab-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="neuronlab-events", EventPattern=json.dumps({"source": ["neuronlab"]}))
-    events.put_targets(Rule="neuronlab-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    sqs = boto3.client("sqs")
+    queue = event_queue("neuronlab-events", {"source": ["neuronlab"]})
     first = start(cloud, {"name": "warned", "benchmark": False, "idleMinutes": 0.05, "graceMinutes": 0})
     execution, _, _ = wait(cloud, first["executionArn"])
     assert execution["status"] == "SUCCEEDED"

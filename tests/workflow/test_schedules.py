@@ -14,7 +14,7 @@ import pytest
 from localcloud import faults
 from localcloud.cloud import LocalCloud
 from localcloud.schedules import period_seconds
-from tests.workflow.conftest import http, running, start, visited_states, wait
+from tests.workflow.conftest import event_queue, http, running, start, visited_states, wait
 
 pytestmark = pytest.mark.slow
 
@@ -60,11 +60,8 @@ def test_the_idle_sweep_runs_on_its_schedule(cloud: LocalCloud) -> None:
 def test_an_execution_aborted_from_outside_is_settled_by_its_status_event(cloud: LocalCloud) -> None:
     """Nobody calls the reconciler and the schedule stands still: the ABORTED event's rule runs it."""
     # Given a queue subscribed to Step Functions' events, as any EventBridge rule is
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName="execution-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="execution-events", EventPattern=json.dumps({"source": ["aws.states"]}))
-    events.put_targets(Rule="execution-events", Targets=[{"Id": "queue", "Arn": arn}])
+    sqs = boto3.client("sqs")
+    queue = event_queue("execution-events", {"source": ["aws.states"]})
     # When a start is aborted from outside NeuronLab while its DeployStacks step runs
     faults.active.delay["deploy_stacks"] = 2.0
     execution = start(cloud, {"name": "aborted", "benchmark": False})["executionArn"]

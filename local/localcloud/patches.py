@@ -354,9 +354,14 @@ _stop_execution = ParserExecution.stop
 
 
 def _stop_waking_callbacks(self: Any, *args: Any, **kwargs: Any) -> Any:
-    """Stop, then wake every task-token wait of the execution so its worker sees the stop now."""
-    result = _stop_execution(self, *args, **kwargs)
+    """Stop, then wake every task-token wait of the execution so its worker sees the stop now. moto's worker
+    builds its environment in its own thread: a stop right after the start (AWS takes it) found none and raised
+    AttributeError, so the stop waits for it, briefly."""
     worker = getattr(self, "exec_worker", None)
+    deadline = time.monotonic() + 5
+    while worker is not None and worker.env is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    result = _stop_execution(self, *args, **kwargs)
     if worker is not None:
         for endpoint in list(worker.env.callback_pool_manager._pool.values()):
             heartbeat = getattr(endpoint, "_heartbeat_endpoint", None)
